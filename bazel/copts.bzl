@@ -30,10 +30,11 @@ def ss_library(name, copts = [], **kwargs):
 def ss_binary(name, copts = [], **kwargs):
     cc_binary(name = name, copts = SS_COPTS + copts, **kwargs)
 
-def ss_test(name, copts = [], deps = [], **kwargs):
+def ss_test(name, copts = [], deps = [], size = "small", **kwargs):
     """A cmocka test."""
     cc_test(
         name = name,
+        size = size,
         copts = SS_COPTS + copts,
         deps = deps + ["@system//:cmocka"],
         **kwargs
