@@ -17,7 +17,7 @@ extern "C" {
 #endif
 
 // ss_b64url_encoded_len returns the length of the unpadded encoding of
-// |len| bytes.
+// |len| bytes, or SIZE_MAX if that length overflows.
 size_t ss_b64url_encoded_len(size_t len);
 
 // ss_b64url_decoded_len returns the number of bytes |len| characters decode

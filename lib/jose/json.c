@@ -1,13 +1,33 @@
 // Strict JSON for JOSE objects (see json.h). Input is untrusted.
 #include "lib/jose/json.h"
 
+#include <malloc.h>
+#include <openssl/crypto.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lib/jose/b64url.h"
 
+// jansson copies private key members ("d", "k", ...) into its own strings
+// and frees them without wiping, so its frees are routed through a wipe.
+static void wiping_free(void *ptr) {
+  if (ptr != NULL) {
+    OPENSSL_cleanse(ptr, malloc_usable_size(ptr));
+    free(ptr);
+  }
+}
+
+static void install_wiping_free(void) { json_set_alloc_funcs(malloc, wiping_free); }
+
+void ss_json_init(void) {
+  static pthread_once_t once = PTHREAD_ONCE_INIT;
+  pthread_once(&once, install_wiping_free);
+}
+
 json_t *ss_json_parse_object(const char *text, size_t len, size_t max_len,
                              const char *what, ss_status *st) {
+  ss_json_init();
   if (len > max_len) {
     ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
                   "%s: %zu bytes exceeds the limit of %zu", what, len, max_len);
@@ -16,7 +36,12 @@ json_t *ss_json_parse_object(const char *text, size_t len, size_t max_len,
   json_error_t err;
   json_t *obj = json_loadb(text, len, JSON_REJECT_DUPLICATES, &err);
   if (obj == NULL) {
-    // jansson's message describes the syntax error without echoing input.
+    // jansson ends its messages with " near '<input>'", which may hold key
+    // material: only the description before it is kept.
+    char *near = strstr(err.text, " near ");
+    if (near != NULL) {
+      *near = '\0';
+    }
     ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
                   "%s: invalid JSON at byte %d: %s", what, err.position,
                   err.text);
@@ -85,6 +110,7 @@ int ss_json_get_b64(const json_t *obj, const char *key, int required,
 
 int ss_json_set_b64(json_t *obj, const char *key, const uint8_t *data,
                     size_t len, ss_status *st) {
+  ss_json_init();
   ss_buf text;
   ss_buf_init(&text, 0);
   int ok = ss_b64url_encode_to(&text, data, len, st) &&
@@ -105,6 +131,7 @@ int ss_json_set_b64(json_t *obj, const char *key, const uint8_t *data,
 }
 
 char *ss_json_dump_compact(const json_t *obj, size_t *out_len, ss_status *st) {
+  ss_json_init();
   *out_len = 0;
   char *text = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
   if (text == NULL) {

@@ -18,6 +18,13 @@
 extern "C" {
 #endif
 
+// ss_json_init makes jansson wipe every block it frees, since JSON objects
+// hold private key members. Idempotent and thread-safe; the parse and
+// serialize functions here call it, and code that builds JSON holding
+// secrets without them must call it first. Memory from jansson (e.g.
+// json_dumps) is still released with free().
+void ss_json_init(void);
+
 // ss_json_parse_object parses |len| bytes of |text| (no NUL needed) as one
 // JSON object of at most |max_len| bytes. |what| names the object in errors
 // ("JWK", "JWE protected header"). Returns a new reference (json_decref it),
