@@ -38,6 +38,8 @@ int ss_enc_alg_is_gcm(const ss_enc_alg *alg);
 // SIZE_MAX if that would overflow.
 size_t ss_enc_alg_ciphertext_len(const ss_enc_alg *alg, size_t pt_len);
 
+// An ss_aead's contexts change with every message: use one from one thread
+// at a time.
 typedef struct ss_aead ss_aead;
 
 // ss_aead_new makes a context for |alg| under |key| (ss_enc_alg_key_len
@@ -55,7 +57,8 @@ const ss_enc_alg *ss_aead_alg(const ss_aead *aead);
 // ss_aead_seal encrypts |pt| under |iv| (ss_enc_alg_iv_len bytes) with
 // additional data |aad|, writing ss_enc_alg_ciphertext_len(|pt_len|) bytes to
 // |out_ct| and ss_enc_alg_tag_len bytes to |out_tag|. |out_ct| may equal |pt|
-// for GCM. Returns 1, or 0 with |st| set (INTERNAL).
+// for GCM. Returns 1, or 0 with |st| set: RESOURCE_EXHAUSTED for input
+// beyond the algorithm's limit (GCM: 2^36 - 32 bytes), INTERNAL otherwise.
 int ss_aead_seal(ss_aead *aead, uint8_t *out_ct, uint8_t *out_tag,
                  const uint8_t *iv, const uint8_t *aad, size_t aad_len,
                  const uint8_t *pt, size_t pt_len, ss_status *st);

@@ -163,6 +163,13 @@ static int check_key_fits(const ss_jwk *key, const km_alg *km,
                          "public",
                          ss_jwk_kid(key));
   }
+  // A key used with "dir" is the CEK itself, so its own "alg" may name the
+  // content algorithm (RFC 7520 section 5.6) rather than "dir".
+  const char *key_alg = ss_jwk_alg(key);
+  if (km->kind == KM_DIR && key_alg != NULL &&
+      strcmp(key_alg, ss_enc_alg_name(enc)) == 0) {
+    return ss_jwk_check_use(key, key_alg, op, st);
+  }
   return ss_jwk_check_use(key, km->name, op, st);
 }
 

@@ -23,7 +23,8 @@ int ss_aeskw_wrap(uint8_t *out, const uint8_t *kek, size_t kek_len,
 // ss_aeskw_unwrap unwraps |in| (a multiple of 8 bytes, at least 24) under
 // |kek|, writing |in_len| - 8 bytes to |out|. A failed integrity check is
 // DATA_LOSS ("AES key unwrap failed integrity check"); bad lengths are
-// INVALID_ARGUMENT. On failure |out| is wiped.
+// INVALID_ARGUMENT. After an integrity failure |out| is wiped; after a length
+// error it is not written.
 int ss_aeskw_unwrap(uint8_t *out, const uint8_t *kek, size_t kek_len,
                     const uint8_t *in, size_t in_len, ss_status *st);
 
