@@ -79,9 +79,6 @@ void ss_buf_cleanup(ss_buf *buf) {
 }
 
 void ss_buf_reset(ss_buf *buf) {
-  if (buf->data != NULL) {
-    OPENSSL_cleanse(buf->data, buf->len);
-  }
   buf->len = 0;
   buf->failed = 0;
 }

@@ -64,8 +64,10 @@ void ss_buf_init(ss_buf *buf, size_t max);
 // (keeping its cap). Safe on a zeroed or failed builder.
 void ss_buf_cleanup(ss_buf *buf);
 
-// ss_buf_reset wipes the contents and sets the length to 0 without freeing,
-// so the allocation is reused. Clears the failed flag.
+// ss_buf_reset sets the length to 0 without freeing, so the allocation is
+// reused, and clears the failed flag. The old bytes stay in the buffer until
+// overwritten or wiped by ss_buf_cleanup: resetting a large buffer per
+// message must not cost a pass over it.
 void ss_buf_reset(ss_buf *buf);
 
 // ss_buf_reserve makes room for |n| more bytes and sets |*out_ptr| to where
