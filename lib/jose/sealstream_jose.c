@@ -64,7 +64,8 @@ __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt,
   fprintf(stderr, "sealstream-jose: ");
   vfprintf(stderr, fmt, args);
   va_end(args);
-  fprintf(stderr, "\nrun 'sealstream-jose --help' for usage\n");
+  // One line, like every other error, so scripts can show it as it is.
+  fprintf(stderr, " (see sealstream-jose --help)\n");
   return 2;
 }
 
