@@ -3,6 +3,7 @@
 #include "lib/base/bytes.h"
 
 #include <openssl/crypto.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -95,6 +96,12 @@ int ss_buf_reserve(ss_buf *buf, size_t n, uint8_t **out_ptr) {
     return 0;
   }
   size_t need = buf->len + n + 1;
+  // No allocation can exceed PTRDIFF_MAX; asking malloc for more only
+  // trips allocators that abort instead of returning NULL.
+  if (need > PTRDIFF_MAX) {
+    buf->failed = 1;
+    return 0;
+  }
   if (need > buf->cap) {
     size_t new_cap = buf->cap < 64 ? 64 : buf->cap;
     while (new_cap < need) {

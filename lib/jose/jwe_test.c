@@ -633,6 +633,7 @@ static void test_decrypt_refuses_trailing_garbage(void **state) {
                                                (const char *)bad.data, bad.len,
                                                &st));
     assert_int_equal(out.len, 0);
+    ss_buf_cleanup(&out);
     ss_jwe_decryptor_free(dec);
     ss_buf_cleanup(&bad);
   }
