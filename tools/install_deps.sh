@@ -10,7 +10,7 @@ packages=(
   libgrpc-dev protobuf-c-compiler libprotobuf-c-dev
   libssl-dev android-libboringssl-dev
   libcmocka-dev libjansson-dev zlib1g-dev libsqlite3-dev sqlite3
-  python3-jwcrypto
+  protobuf-compiler python3-jwcrypto python3-grpcio python3-protobuf
 )
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)
