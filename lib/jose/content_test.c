@@ -644,25 +644,7 @@ static void test_aead_matches_rfc7518_appendix_b(void **state) {
 
 // ---- Wycheproof ----
 
-// A vector file, loaded by setup_vectors before its test and released after.
-typedef struct {
-  const char *path;      // under ../shared/vectors
-  const char *alg_name;  // NULL for AES-GCM: chosen per group by key size
-  json_t *doc;           // owned while the test runs
-} vector_file;
-
-static int setup_vectors(void **state) {
-  vector_file *file = *state;
-  file->doc = ss_test_vectors_load(file->path);
-  return file->doc == NULL ? -1 : 0;
-}
-
-static int teardown_vectors(void **state) {
-  vector_file *file = *state;
-  json_decref(file->doc);
-  file->doc = NULL;
-  return 0;
-}
+typedef ss_test_vector_file vector_file;
 
 static vector_file aes_gcm_file = {"wycheproof/aes_gcm_test.json", NULL, NULL};
 static vector_file a128cbc_hs256_file = {"wycheproof/a128cbc_hs256_test.json",
@@ -825,7 +807,7 @@ static void test_aead_matches_wycheproof_aes_gcm_vectors(void **state) {
 // run_cbc_hmac_vectors runs one of the three A*CBC-HS* files, which each
 // hold a single group.
 static void run_cbc_hmac_vectors(const vector_file *file) {
-  const ss_enc_alg *alg = alg_named(file->alg_name);
+  const ss_enc_alg *alg = alg_named(file->param);
   assert_non_null(alg);
   case_counts counts = {0};
   size_t gi;
@@ -977,17 +959,21 @@ int main(void) {
       cmocka_unit_test(test_aead_seal_refuses_inputs_over_the_limits),
       cmocka_unit_test(test_aead_matches_rfc7518_appendix_b),
       cmocka_unit_test_prestate_setup_teardown(
-          test_aead_matches_wycheproof_aes_gcm_vectors, setup_vectors,
-          teardown_vectors, &aes_gcm_file),
+          test_aead_matches_wycheproof_aes_gcm_vectors,
+          ss_test_vector_file_setup, ss_test_vector_file_teardown,
+          &aes_gcm_file),
       cmocka_unit_test_prestate_setup_teardown(
-          test_aead_matches_wycheproof_a128cbc_hs256_vectors, setup_vectors,
-          teardown_vectors, &a128cbc_hs256_file),
+          test_aead_matches_wycheproof_a128cbc_hs256_vectors,
+          ss_test_vector_file_setup, ss_test_vector_file_teardown,
+          &a128cbc_hs256_file),
       cmocka_unit_test_prestate_setup_teardown(
-          test_aead_matches_wycheproof_a192cbc_hs384_vectors, setup_vectors,
-          teardown_vectors, &a192cbc_hs384_file),
+          test_aead_matches_wycheproof_a192cbc_hs384_vectors,
+          ss_test_vector_file_setup, ss_test_vector_file_teardown,
+          &a192cbc_hs384_file),
       cmocka_unit_test_prestate_setup_teardown(
-          test_aead_matches_wycheproof_a256cbc_hs512_vectors, setup_vectors,
-          teardown_vectors, &a256cbc_hs512_file),
+          test_aead_matches_wycheproof_a256cbc_hs512_vectors,
+          ss_test_vector_file_setup, ss_test_vector_file_teardown,
+          &a256cbc_hs512_file),
       cmocka_unit_test(
           test_aead_open_of_256_kib_gcm_keeps_80_percent_of_raw_evp_speed),
   };

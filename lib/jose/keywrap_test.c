@@ -225,26 +225,10 @@ static void test_aeskw_wraps_and_unwraps_in_place(void **state) {
   assert_memory_equal(buf, key, sizeof(key));
 }
 
-// The vector file, loaded by setup_wrap_vectors and released after.
-typedef struct {
-  const char *path;  // under ../shared/vectors
-  json_t *doc;       // owned while the test runs
-} vector_file;
+typedef ss_test_vector_file vector_file;
 
-static vector_file aes_wrap_file = {"wycheproof/aes_wrap_test.json", NULL};
-
-static int setup_vectors(void **state) {
-  vector_file *file = *state;
-  file->doc = ss_test_vectors_load(file->path);
-  return file->doc == NULL ? -1 : 0;
-}
-
-static int teardown_vectors(void **state) {
-  vector_file *file = *state;
-  json_decref(file->doc);
-  file->doc = NULL;
-  return 0;
-}
+static vector_file aes_wrap_file = {"wycheproof/aes_wrap_test.json", NULL,
+                                    NULL};
 
 // A valid case must wrap to exactly ct and unwrap to msg. An invalid case
 // must not unwrap, and must not wrap either when msg has a size KW refuses.
@@ -474,8 +458,8 @@ int main(void) {
           test_aeskw_unwrap_under_the_wrong_kek_fails_integrity_check),
       cmocka_unit_test(test_aeskw_wraps_and_unwraps_in_place),
       cmocka_unit_test_prestate_setup_teardown(
-          test_aeskw_matches_wycheproof_vectors, setup_vectors,
-          teardown_vectors, &aes_wrap_file),
+          test_aeskw_matches_wycheproof_vectors, ss_test_vector_file_setup,
+          ss_test_vector_file_teardown, &aes_wrap_file),
       cmocka_unit_test(test_concat_kdf_matches_rfc7518_appendix_c),
       cmocka_unit_test(test_concat_kdf_spans_several_rounds_and_truncates),
       cmocka_unit_test(test_concat_kdf_accepts_empty_party_info),

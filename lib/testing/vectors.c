@@ -20,6 +20,19 @@ json_t *ss_test_vectors_load(const char *relpath) {
   return doc;
 }
 
+int ss_test_vector_file_setup(void **state) {
+  ss_test_vector_file *file = *state;
+  file->doc = ss_test_vectors_load(file->path);
+  return file->doc == NULL ? -1 : 0;
+}
+
+int ss_test_vector_file_teardown(void **state) {
+  ss_test_vector_file *file = *state;
+  json_decref(file->doc);
+  file->doc = NULL;
+  return 0;
+}
+
 static int hex_value(char c) {
   if (c >= '0' && c <= '9') {
     return c - '0';
