@@ -84,6 +84,13 @@ void ss_buf_reset(ss_buf *buf) {
   buf->failed = 0;
 }
 
+void ss_buf_wipe(ss_buf *buf) {
+  if (buf->data != NULL) {
+    OPENSSL_cleanse(buf->data, buf->len);
+  }
+  ss_buf_reset(buf);
+}
+
 int ss_buf_reserve(ss_buf *buf, size_t n, uint8_t **out_ptr) {
   *out_ptr = NULL;
   if (buf->failed) {

@@ -70,6 +70,10 @@ void ss_buf_cleanup(ss_buf *buf);
 // message must not cost a pass over it.
 void ss_buf_reset(ss_buf *buf);
 
+// ss_buf_wipe wipes the bytes written and resets the length to 0, keeping
+// the allocation: for plaintext that must not outlive a failed operation.
+void ss_buf_wipe(ss_buf *buf);
+
 // ss_buf_reserve makes room for |n| more bytes and sets |*out_ptr| to where
 // they go; the caller writes them and then calls ss_buf_advance. Returns 1, or
 // 0 when the cap would be exceeded or memory is short (builder then failed).

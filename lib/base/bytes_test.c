@@ -118,6 +118,19 @@ static void test_buf_reset_keeps_allocation(void **state) {
   ss_buf_cleanup(&buf);
 }
 
+static void test_buf_wipe_clears_written_bytes(void **state) {
+  (void)state;
+  ss_buf buf;
+  ss_buf_init(&buf, 0);
+  assert_true(ss_buf_append(&buf, "secret", 6));
+  uint8_t *before = buf.data;
+  ss_buf_wipe(&buf);
+  assert_int_equal(buf.len, 0);
+  assert_ptr_equal(buf.data, before);
+  assert_memory_equal(before, "\0\0\0\0\0\0", 6);
+  ss_buf_cleanup(&buf);
+}
+
 static void test_zeroed_buf_is_valid_and_empty(void **state) {
   (void)state;
   ss_buf buf = {0};
@@ -135,6 +148,7 @@ int main(void) {
       cmocka_unit_test(test_buf_refuses_writes_past_cap_and_stays_failed),
       cmocka_unit_test(test_buf_reserve_refuses_huge_lengths),
       cmocka_unit_test(test_buf_reset_keeps_allocation),
+      cmocka_unit_test(test_buf_wipe_clears_written_bytes),
       cmocka_unit_test(test_zeroed_buf_is_valid_and_empty),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

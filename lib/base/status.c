@@ -54,6 +54,21 @@ int ss_status_prefix(ss_status *st, const char *fmt, ...) {
   return 0;
 }
 
+char *ss_status_shown(char out[SS_STATUS_SHOWN_MAX + 4], const char *text,
+                      size_t len) {
+  size_t shown = len < SS_STATUS_SHOWN_MAX ? len : SS_STATUS_SHOWN_MAX;
+  for (size_t i = 0; i < shown; i++) {
+    unsigned char c = (unsigned char)text[i];
+    out[i] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+  }
+  if (shown < len) {
+    memcpy(out + shown, "...", 3);
+    shown += 3;
+  }
+  out[shown] = '\0';
+  return out;
+}
+
 int ss_status_ok(const ss_status *st) {
   return st == NULL || st->code == GRPC_STATUS_OK;
 }

@@ -8,6 +8,7 @@
 #define SEALSTREAM_LIB_BASE_STATUS_H
 
 #include <grpc/status.h>
+#include <stddef.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -34,6 +35,16 @@ int ss_status_set(ss_status *st, grpc_status_code code, const char *fmt, ...)
 // when |st| is NULL or OK. Always returns 0.
 int ss_status_prefix(ss_status *st, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+// SS_STATUS_SHOWN_MAX bounds how much of an untrusted value a message shows.
+#define SS_STATUS_SHOWN_MAX 48
+
+// ss_status_shown writes a bounded, printable rendering of the untrusted
+// |len| bytes at |text| to |out| for use in a message: bytes outside
+// printable ASCII become '?', and more than SS_STATUS_SHOWN_MAX bytes are
+// cut with "...". Returns |out|.
+char *ss_status_shown(char out[SS_STATUS_SHOWN_MAX + 4], const char *text,
+                      size_t len);
 
 // ss_status_ok returns 1 if |st| holds no error.
 int ss_status_ok(const ss_status *st);

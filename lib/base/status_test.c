@@ -70,6 +70,19 @@ static void test_status_code_names_are_canonical(void **state) {
   assert_string_equal(ss_status_code_name((grpc_status_code)99), "UNKNOWN");
 }
 
+static void test_status_shown_is_bounded_and_printable(void **state) {
+  (void)state;
+  char out[SS_STATUS_SHOWN_MAX + 4];
+  assert_string_equal(ss_status_shown(out, "A\x1b[31m\nB", 8), "A?[31m?B");
+  assert_string_equal(ss_status_shown(out, "", 0), "");
+  assert_string_equal(ss_status_shown(out, "a\0b", 3), "a?b");
+  char long_text[100];
+  memset(long_text, 'x', sizeof(long_text));
+  ss_status_shown(out, long_text, sizeof(long_text));
+  assert_int_equal(strlen(out), SS_STATUS_SHOWN_MAX + 3);
+  assert_string_equal(out + SS_STATUS_SHOWN_MAX, "...");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_status_set_records_code_and_formatted_message),
@@ -78,6 +91,7 @@ int main(void) {
       cmocka_unit_test(test_status_truncates_long_messages_safely),
       cmocka_unit_test(test_status_ignores_null),
       cmocka_unit_test(test_status_code_names_are_canonical),
+      cmocka_unit_test(test_status_shown_is_bounded_and_printable),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

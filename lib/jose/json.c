@@ -29,7 +29,7 @@ json_t *ss_json_parse_object(const char *text, size_t len, size_t max_len,
                              const char *what, ss_status *st) {
   ss_json_init();
   if (len > max_len) {
-    ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
+    ss_status_set(st, GRPC_STATUS_RESOURCE_EXHAUSTED,
                   "%s: %zu bytes exceeds the limit of %zu", what, len, max_len);
     return NULL;
   }

@@ -95,13 +95,15 @@ static const km_alg *find_km_alg(const char *name, size_t name_len,
                   "JWE: alg \"RSA1_5\" is refused: PKCS#1 v1.5 encryption is "
                   "open to padding-oracle attacks; use RSA-OAEP-256");
   } else if (name_len >= 6 && memcmp(name, "PBES2-", 6) == 0) {
+    char shown[SS_STATUS_SHOWN_MAX + 4];
     ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
-                  "JWE: password-based alg \"%.*s\" is refused; supported: %s",
-                  (int)(name_len > 32 ? 32 : name_len), name, kSupportedAlgs);
+                  "JWE: password-based alg \"%s\" is refused; supported: %s",
+                  ss_status_shown(shown, name, name_len), kSupportedAlgs);
   } else {
+    char shown[SS_STATUS_SHOWN_MAX + 4];
     ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
-                  "JWE: unsupported alg \"%.*s\"; supported: %s",
-                  (int)(name_len > 32 ? 32 : name_len), name, kSupportedAlgs);
+                  "JWE: unsupported alg \"%s\"; supported: %s",
+                  ss_status_shown(shown, name, name_len), kSupportedAlgs);
   }
   return NULL;
 }
@@ -110,9 +112,10 @@ static const ss_enc_alg *find_enc_alg(const char *name, size_t name_len,
                                       ss_status *st) {
   const ss_enc_alg *enc = ss_enc_alg_find(name, name_len);
   if (enc == NULL) {
+    char shown[SS_STATUS_SHOWN_MAX + 4];
     ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
-                  "JWE: unsupported enc \"%.*s\"; supported: %s",
-                  (int)(name_len > 32 ? 32 : name_len), name,
+                  "JWE: unsupported enc \"%s\"; supported: %s",
+                  ss_status_shown(shown, name, name_len),
                   ss_enc_alg_supported_names());
   }
   return enc;
@@ -224,7 +227,7 @@ int ss_jwe_compact_to_parts(ss_jwe_msg *msg, const char *compact, size_t len,
     max_len = SS_JWE_DEFAULT_MAX_LEN;
   }
   if (len > max_len) {
-    return ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
+    return ss_status_set(st, GRPC_STATUS_RESOURCE_EXHAUSTED,
                          "JWE: %zu bytes exceeds the limit of %zu", len,
                          max_len);
   }
@@ -331,6 +334,30 @@ static int is_reserved_member(const char *name) {
   return 0;
 }
 
+// check_members refuses caller members the JWE layer owns, and members
+// |stream_header| (may be NULL) already has: a duplicate would make the
+// header invalid JSON for strict parsers. A header read back from a
+// decryptor holds reserved members, so this is checked wherever caller
+// members enter a header, not only in the setters.
+static int check_members(const json_t *members, const json_t *stream_header,
+                         ss_status *st) {
+  const char *name;
+  json_t *value;
+  json_object_foreach((json_t *)members, name, value) {
+    if (is_reserved_member(name)) {
+      return ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
+                           "JWE: header member \"%s\" is reserved", name);
+    }
+    if (stream_header != NULL && json_object_get(stream_header, name) != NULL) {
+      return ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
+                           "JWE: header member \"%s\" is already set for the "
+                           "stream",
+                           name);
+    }
+  }
+  return 1;
+}
+
 static int header_set(ss_jwe_header *header, const char *name, json_t *value,
                       ss_status *st) {
   if (value == NULL) {
@@ -352,8 +379,12 @@ static int header_set(ss_jwe_header *header, const char *name, json_t *value,
 
 int ss_jwe_header_set_string(ss_jwe_header *header, const char *name,
                              const char *value, ss_status *st) {
+  if (value == NULL) {
+    return ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
+                         "JWE: header member \"%s\" needs a value", name);
+  }
   json_t *json_value = json_string(value);
-  if (json_value == NULL && value != NULL) {
+  if (json_value == NULL) {
     return ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
                          "JWE: header member \"%s\" must be UTF-8 text", name);
   }
@@ -408,7 +439,7 @@ struct ss_jwe_encryptor {
   const ss_enc_alg *enc;
   ss_aead *aead;          // holds the CEK
   int zip;
-  int gcm;                // IVs from prefix + counter rather than random
+  int counter_ivs;        // IVs from prefix + counter rather than random
   uint8_t iv_prefix[STREAM_IV_PREFIX_LEN];
   uint64_t sealed;        // messages sealed so far
   ss_buf encrypted_key;   // the wrapped CEK, identical in every message
@@ -447,18 +478,31 @@ static int set_header_string(json_t *header, const char *name,
   return 1;
 }
 
+// oaep_ctx returns a context for RSA-OAEP (SHA-1) or RSA-OAEP-256 with
+// |key|, set up to encrypt or decrypt; NULL on failure.
+static EVP_PKEY_CTX *oaep_ctx(const km_alg *km, const ss_jwk *key,
+                              int decrypt) {
+  EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(ss__jwk_pkey(key), NULL);
+  const EVP_MD *md = km->oaep_sha256 ? EVP_sha256() : EVP_sha1();
+  if (ctx == NULL ||
+      (decrypt ? EVP_PKEY_decrypt_init(ctx) : EVP_PKEY_encrypt_init(ctx)) <=
+          0 ||
+      EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_OAEP_PADDING) <= 0 ||
+      EVP_PKEY_CTX_set_rsa_oaep_md(ctx, md) <= 0 ||
+      EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, md) <= 0) {
+    EVP_PKEY_CTX_free(ctx);
+    return NULL;
+  }
+  return ctx;
+}
+
 static int rsa_oaep_wrap(const km_alg *km, const ss_jwk *key,
                          const uint8_t *cek, size_t cek_len, ss_buf *out,
                          ss_status *st) {
-  EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(ss__jwk_pkey(key), NULL);
+  EVP_PKEY_CTX *ctx = oaep_ctx(km, key, 0);
   size_t out_len = 0;
   uint8_t *dst;
-  int ok = ctx != NULL && EVP_PKEY_encrypt_init(ctx) > 0 &&
-           EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_OAEP_PADDING) > 0 &&
-           EVP_PKEY_CTX_set_rsa_oaep_md(
-               ctx, km->oaep_sha256 ? EVP_sha256() : EVP_sha1()) > 0 &&
-           EVP_PKEY_CTX_set_rsa_mgf1_md(
-               ctx, km->oaep_sha256 ? EVP_sha256() : EVP_sha1()) > 0 &&
+  int ok = ctx != NULL &&
            EVP_PKEY_encrypt(ctx, NULL, &out_len, cek, cek_len) > 0 &&
            ss_buf_reserve(out, out_len, &dst) &&
            EVP_PKEY_encrypt(ctx, dst, &out_len, cek, cek_len) > 0;
@@ -471,18 +515,35 @@ static int rsa_oaep_wrap(const km_alg *km, const ss_jwk *key,
   return 1;
 }
 
+// gcm_wrapper returns an AES-GCM context under the A*GCMKW key |key|.
+static ss_aead *gcm_wrapper(const ss_jwk *key, ss_status *st) {
+  size_t kek_len;
+  const uint8_t *kek = ss__jwk_oct(key, &kek_len);
+  char gcm_name[16];
+  int name_len = snprintf(gcm_name, sizeof(gcm_name), "A%zuGCM", kek_len * 8);
+  const ss_enc_alg *gcm = ss_enc_alg_find(gcm_name, (size_t)name_len);
+  if (gcm == NULL) {
+    // check_key_fits allows only 16, 24 and 32-byte keys here.
+    ss_status_set(st, GRPC_STATUS_INTERNAL, "JWE: no GCM for a %zu-byte key",
+                  kek_len);
+    return NULL;
+  }
+  return ss_aead_new(gcm, kek, kek_len, st);
+}
+
 // derive_ecdh_key runs ECDH-ES between |priv| and |peer| and the Concat KDF,
 // writing |out_len| bytes: the CEK for direct ECDH-ES, else the KEK.
 static int derive_ecdh_key(const km_alg *km, const ss_enc_alg *enc,
                            const ss_jwk *priv, const ss_jwk *peer,
-                           const ss_buf *apu, const ss_buf *apv, uint8_t *out,
+                           const uint8_t *apu, size_t apu_len,
+                           const uint8_t *apv, size_t apv_len, uint8_t *out,
                            size_t out_len, ss_status *st) {
   ss_buf shared;
   ss_buf_init(&shared, 0);
   int ok = ss__jwk_ecdh(priv, peer, &shared, st) &&
            ss_concat_kdf(out, out_len, shared.data, shared.len,
                          km->kek_len == 0 ? ss_enc_alg_name(enc) : km->name,
-                         apu->data, apu->len, apv->data, apv->len, st);
+                         apu, apu_len, apv, apv_len, st);
   ss_buf_cleanup(&shared);
   return ok;
 }
@@ -518,23 +579,21 @@ static int wrap_cek(ss_jwe_encryptor *enc, const km_alg *km, const ss_jwk *key,
       return 1;
     }
     case KM_AES_GCM_KW: {
-      size_t kek_len;
-      const uint8_t *kek = ss__jwk_oct(key, &kek_len);
       uint8_t iv[GCMKW_IV_LEN], tag[GCMKW_TAG_LEN];
       uint8_t *dst;
-      char gcm_name[16];
-      int name_len = snprintf(gcm_name, sizeof(gcm_name), "A%zuGCM",
-                              kek_len * 8);
-      const ss_enc_alg *gcm = ss_enc_alg_find(gcm_name, (size_t)name_len);
-      ss_aead *wrapper = gcm != NULL ? ss_aead_new(gcm, kek, kek_len, st) : NULL;
-      int ok = wrapper != NULL && RAND_bytes(iv, sizeof(iv)) == 1 &&
-               ss_buf_reserve(&enc->encrypted_key, cek_len, &dst) &&
-               ss_aead_seal(wrapper, dst, tag, iv, NULL, 0, cek, cek_len, st);
+      ss_aead *wrapper = gcm_wrapper(key, st);
+      int ok = wrapper != NULL;
+      if (ok && RAND_bytes(iv, sizeof(iv)) != 1) {
+        ok = ss_status_set(st, GRPC_STATUS_INTERNAL, "JWE: no randomness");
+      }
+      if (ok && !ss_buf_reserve(&enc->encrypted_key, cek_len, &dst)) {
+        ok = ss_status_set(st, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                           "JWE: out of memory wrapping the CEK");
+      }
+      ok = ok && ss_aead_seal(wrapper, dst, tag, iv, NULL, 0, cek, cek_len, st);
       ss_aead_free(wrapper);
       if (!ok) {
-        return ss_status_ok(st) ? ss_status_set(st, GRPC_STATUS_INTERNAL,
-                                                "JWE: GCM key wrap failed")
-                                : 0;
+        return 0;
       }
       ss_buf_advance(&enc->encrypted_key, cek_len);
       return ss_json_set_b64(header, "iv", iv, sizeof(iv), st) &&
@@ -546,21 +605,21 @@ static int wrap_cek(ss_jwe_encryptor *enc, const km_alg *km, const ss_jwk *key,
       if (ephemeral == NULL) {
         return 0;
       }
-      ss_buf apu = {0}, apv = {0};
       uint8_t kek[32];
       size_t derived_len = km->kek_len == 0 ? cek_len : km->kek_len;
       uint8_t *derived = km->kek_len == 0 ? cek : kek;
       json_t *epk = ss__jwk_to_json_object(ephemeral, 0, st);
-      int ok = epk != NULL && ss_buf_append(&apu, opts->apu, opts->apu_len) &&
-               ss_buf_append(&apv, opts->apv, opts->apv_len) &&
-               derive_ecdh_key(km, enc->enc, ephemeral, key, &apu, &apv,
+      int ok = epk != NULL &&
+               derive_ecdh_key(km, enc->enc, ephemeral, key, opts->apu,
+                               opts->apu_len, opts->apv, opts->apv_len,
                                derived, derived_len, st);
-      // The epk carries only what a recipient needs: drop the generated kid.
       if (ok) {
+        // The epk carries only what a recipient needs: not the generated kid.
         json_object_del(epk, "kid");
-        ok = json_object_set(header, "epk", epk) == 0 ||
-             ss_status_set(st, GRPC_STATUS_RESOURCE_EXHAUSTED,
-                           "JWE: out of memory building the header");
+        if (json_object_set(header, "epk", epk) != 0) {
+          ok = ss_status_set(st, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                             "JWE: out of memory building the header");
+        }
       }
       if (ok && opts->apu != NULL) {
         ok = ss_json_set_b64(header, "apu", opts->apu, opts->apu_len, st);
@@ -570,21 +629,18 @@ static int wrap_cek(ss_jwe_encryptor *enc, const km_alg *km, const ss_jwk *key,
       }
       if (ok && km->kek_len != 0) {
         uint8_t *dst;
-        ok = ss_buf_reserve(&enc->encrypted_key, cek_len + 8, &dst) &&
-             ss_aeskw_wrap(dst, kek, km->kek_len, cek, cek_len, st);
-        if (ok) {
+        if (!ss_buf_reserve(&enc->encrypted_key, cek_len + 8, &dst)) {
+          ok = ss_status_set(st, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                             "JWE: out of memory wrapping the CEK");
+        } else if (!ss_aeskw_wrap(dst, kek, km->kek_len, cek, cek_len, st)) {
+          ok = 0;
+        } else {
           ss_buf_advance(&enc->encrypted_key, cek_len + 8);
         }
       }
       OPENSSL_cleanse(kek, sizeof(kek));
       json_decref(epk);
-      ss_buf_cleanup(&apu);
-      ss_buf_cleanup(&apv);
       ss_jwk_free(ephemeral);
-      if (!ok && ss_status_ok(st)) {
-        ss_status_set(st, GRPC_STATUS_RESOURCE_EXHAUSTED,
-                      "JWE: out of memory in ECDH-ES");
-      }
       return ok;
     }
   }
@@ -627,7 +683,9 @@ ss_jwe_encryptor *ss_jwe_encryptor_new(const ss_jwk *key,
   }
   enc->enc = content;
   enc->zip = opts->zip;
-  enc->gcm = ss_enc_alg_is_gcm(content);
+  // Counter IVs are unique only under a CEK made for this stream; with "dir"
+  // the key outlives the stream, so its IVs are drawn at random.
+  enc->counter_ivs = ss_enc_alg_is_gcm(content) && km->kind != KM_DIR;
   ss_buf_init(&enc->encrypted_key, 0);
   ss_buf_init(&enc->stream_text, SS_JWE_MAX_HEADER);
   ss_buf_init(&enc->header_text, SS_JWE_MAX_HEADER);
@@ -635,20 +693,28 @@ ss_jwe_encryptor *ss_jwe_encryptor_new(const ss_jwk *key,
   uint8_t cek[MAX_CEK_LEN];
   size_t cek_len = ss_enc_alg_key_len(content);
   enc->stream_header = json_object();
-  int ok = enc->stream_header != NULL &&
-           set_header_string(enc->stream_header, "alg", km->name, st) &&
-           set_header_string(enc->stream_header, "enc",
-                             ss_enc_alg_name(content), st) &&
-           (!opts->zip || set_header_string(enc->stream_header, "zip", "DEF",
-                                            st)) &&
-           set_header_string(enc->stream_header, "kid", ss_jwk_kid(key), st) &&
-           RAND_bytes(cek, (int)cek_len) == 1 &&
-           RAND_bytes(enc->iv_prefix, sizeof(enc->iv_prefix)) == 1 &&
-           wrap_cek(enc, km, key, opts, cek, cek_len, st);
+  int ok = enc->stream_header != NULL ||
+           ss_status_set(st, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                         "JWE: out of memory building the header");
+  ok = ok && set_header_string(enc->stream_header, "alg", km->name, st) &&
+       set_header_string(enc->stream_header, "enc", ss_enc_alg_name(content),
+                         st) &&
+       (!opts->zip ||
+        set_header_string(enc->stream_header, "zip", "DEF", st)) &&
+       set_header_string(enc->stream_header, "kid", ss_jwk_kid(key), st);
+  if (ok && (RAND_bytes(cek, (int)cek_len) != 1 ||
+             RAND_bytes(enc->iv_prefix, sizeof(enc->iv_prefix)) != 1)) {
+    ok = ss_status_set(st, GRPC_STATUS_INTERNAL,
+                       "JWE: no randomness for the CEK");
+  }
+  ok = ok && wrap_cek(enc, km, key, opts, cek, cek_len, st);
   if (ok && opts->extra != NULL) {
-    ok = json_object_update(enc->stream_header, opts->extra->members) == 0 ||
-         ss_status_set(st, GRPC_STATUS_RESOURCE_EXHAUSTED,
-                       "JWE: out of memory building the header");
+    ok = check_members(opts->extra->members, NULL, st);
+    if (ok && json_object_update(enc->stream_header, opts->extra->members) !=
+                  0) {
+      ok = ss_status_set(st, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                         "JWE: out of memory building the header");
+    }
   }
   if (ok) {
     // Serialized once: every message's header starts with these members.
@@ -673,11 +739,6 @@ ss_jwe_encryptor *ss_jwe_encryptor_new(const ss_jwk *key,
   }
   OPENSSL_cleanse(cek, sizeof(cek));
   if (!ok) {
-    if (ss_status_ok(st)) {
-      ss_status_set(st, GRPC_STATUS_INTERNAL,
-                    "JWE: cannot set up encryption (out of memory or no "
-                    "randomness)");
-    }
     ss_jwe_encryptor_free(enc);
     return NULL;
   }
@@ -692,9 +753,11 @@ static int deflate_plaintext(ss_jwe_encryptor *enc, const uint8_t *pt,
   if (deflateReset(&enc->deflater) != Z_OK) {
     return ss_status_set(st, GRPC_STATUS_INTERNAL, "JWE: DEFLATE reset failed");
   }
-  size_t bound = deflateBound(&enc->deflater, (uLong)pt_len);
+  size_t bound =
+      pt_len > UINT32_MAX ? SIZE_MAX : deflateBound(&enc->deflater, pt_len);
   uint8_t *dst;
-  if (pt_len > UINT32_MAX || !ss_buf_reserve(&enc->compressed, bound, &dst)) {
+  // zlib counts in uInt: the whole output must fit one call.
+  if (bound > UINT32_MAX || !ss_buf_reserve(&enc->compressed, bound, &dst)) {
     return ss_status_set(st, GRPC_STATUS_RESOURCE_EXHAUSTED,
                          "JWE: %zu bytes too large to compress", pt_len);
   }
@@ -709,20 +772,15 @@ static int deflate_plaintext(ss_jwe_encryptor *enc, const uint8_t *pt,
   return 1;
 }
 
-// append_member_json appends ,"name":value for each member of |members|,
-// refusing names the stream header already has (a duplicate would make the
-// header invalid).
+// append_members appends ,"name":value for each member of |members|.
 static int append_members(ss_buf *out, const json_t *stream_header,
                           const json_t *members, ss_status *st) {
+  if (!check_members(members, stream_header, st)) {
+    return 0;
+  }
   const char *name;
   json_t *value;
   json_object_foreach((json_t *)members, name, value) {
-    if (json_object_get(stream_header, name) != NULL) {
-      return ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
-                           "JWE: header member \"%s\" is already set for the "
-                           "stream",
-                           name);
-    }
     json_t *key = json_string(name);
     char *key_text = key != NULL ? json_dumps(key, JSON_ENCODE_ANY) : NULL;
     char *value_text = json_dumps(value, JSON_ENCODE_ANY | JSON_COMPACT);
@@ -808,7 +866,7 @@ int ss_jwe_encryptor_seal(ss_jwe_encryptor *enc, ss_jwe_msg *msg,
   if (ek_len > 0) {
     memcpy(ek, enc->encrypted_key.data, ek_len);
   }
-  if (enc->gcm) {
+  if (enc->counter_ivs) {
     memcpy(iv, enc->iv_prefix, STREAM_IV_PREFIX_LEN);
     store_be64(iv + STREAM_IV_PREFIX_LEN, enc->sealed);
   } else if (RAND_bytes(iv, (int)iv_len) != 1) {
@@ -950,9 +1008,11 @@ static int check_crit(const json_t *header, ss_status *st) {
     return ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
                          "JWE: \"crit\" must hold member names");
   }
+  char shown[SS_STATUS_SHOWN_MAX + 4];
   return ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
-                       "JWE: unsupported critical header member \"%.64s\"",
-                       json_string_value(first));
+                       "JWE: unsupported critical header member \"%s\"",
+                       ss_status_shown(shown, json_string_value(first),
+                                       json_string_length(first)));
 }
 
 static int parse_header(ss_jwe_decryptor *dec, const ss_cbs *protected_b64,
@@ -964,7 +1024,7 @@ static int parse_header(ss_jwe_decryptor *dec, const ss_cbs *protected_b64,
                          "JWE: the protected header is empty");
   }
   if (protected_b64->len > ss_b64url_encoded_len(SS_JWE_MAX_HEADER)) {
-    return ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
+    return ss_status_set(st, GRPC_STATUS_RESOURCE_EXHAUSTED,
                          "JWE: protected header exceeds %d bytes",
                          SS_JWE_MAX_HEADER);
   }
@@ -995,10 +1055,11 @@ static int parse_header(ss_jwe_decryptor *dec, const ss_cbs *protected_b64,
   if (ok && zip != NULL) {
     ss_cbs zip_cbs;
     ss_cbs_init(&zip_cbs, zip, zip_len);
+    char shown[SS_STATUS_SHOWN_MAX + 4];
     ok = ss_cbs_equal_str(&zip_cbs, "DEF") ||
          ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
-                       "JWE: unsupported zip \"%.16s\"; only DEF is supported",
-                       zip);
+                       "JWE: unsupported zip \"%s\"; only DEF is supported",
+                       ss_status_shown(shown, zip, zip_len));
     out->zip = 1;
   }
   if (ok && out->km->kind == KM_DIR && !dec->allow_dir) {
@@ -1079,15 +1140,10 @@ static int build_cache_id(ss_buf *id, const parsed_header *header,
 static int rsa_oaep_unwrap(const km_alg *km, const ss_jwk *key,
                            const ss_cbs *encrypted_key, uint8_t *cek,
                            size_t cek_len) {
-  EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(ss__jwk_pkey(key), NULL);
+  EVP_PKEY_CTX *ctx = oaep_ctx(km, key, 1);
   uint8_t *out = NULL;
   size_t out_len = 0;
-  int ok = ctx != NULL && EVP_PKEY_decrypt_init(ctx) > 0 &&
-           EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_OAEP_PADDING) > 0 &&
-           EVP_PKEY_CTX_set_rsa_oaep_md(
-               ctx, km->oaep_sha256 ? EVP_sha256() : EVP_sha1()) > 0 &&
-           EVP_PKEY_CTX_set_rsa_mgf1_md(
-               ctx, km->oaep_sha256 ? EVP_sha256() : EVP_sha1()) > 0 &&
+  int ok = ctx != NULL &&
            EVP_PKEY_decrypt(ctx, NULL, &out_len, encrypted_key->data,
                             encrypted_key->len) > 0 &&
            (out = malloc(out_len)) != NULL &&
@@ -1108,11 +1164,37 @@ static int rsa_oaep_unwrap(const km_alg *km, const ss_jwk *key,
 // unwrap_cek recovers the CEK of one message into |cek| (the enc's key
 // length). For RSA-OAEP a failed unwrap yields a random CEK instead (RFC 7516
 // section 11.5), so that the failure is indistinguishable from a bad tag.
+// encrypted_key_len returns the length the encrypted key must have for
+// |km| and a CEK of |cek_len| bytes, or SIZE_MAX when it depends on the key
+// (RSA).
+static size_t encrypted_key_len(const km_alg *km, size_t cek_len) {
+  switch (km->kind) {
+    case KM_RSA_OAEP:
+      return SIZE_MAX;
+    case KM_DIR:
+      return 0;
+    case KM_AES_KW:
+      return cek_len + 8;
+    case KM_AES_GCM_KW:
+      return cek_len;
+    case KM_ECDH_ES:
+      return km->kek_len == 0 ? 0 : cek_len + 8;
+  }
+  return 0;  // not reached: every kind is handled above
+}
+
 static int unwrap_cek(const parsed_header *header, const ss_jwk *key,
                       const ss_jwe_parts *parts, uint8_t *cek, ss_status *st) {
   const km_alg *km = header->km;
   size_t cek_len = ss_enc_alg_key_len(header->enc);
   const ss_cbs *ek = &parts->encrypted_key;
+  size_t want = encrypted_key_len(km, cek_len);
+  if (want != SIZE_MAX && ek->len != want) {
+    return ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
+                         "JWE: encrypted key is %zu bytes; %s with %s needs "
+                         "%zu",
+                         ek->len, km->name, ss_enc_alg_name(header->enc), want);
+  }
   switch (km->kind) {
     case KM_RSA_OAEP:
       if (!rsa_oaep_unwrap(km, key, ek, cek, cek_len) &&
@@ -1121,50 +1203,25 @@ static int unwrap_cek(const parsed_header *header, const ss_jwk *key,
       }
       return 1;
     case KM_DIR: {
-      if (ek->len != 0) {
-        return ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
-                             "JWE: alg dir needs an empty encrypted key");
-      }
       size_t key_len;
       memcpy(cek, ss__jwk_oct(key, &key_len), cek_len);
       return 1;
     }
     case KM_AES_KW: {
-      if (ek->len != cek_len + 8) {
-        return ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
-                             "JWE: encrypted key is %zu bytes; %s with %s "
-                             "needs %zu",
-                             ek->len, km->name, ss_enc_alg_name(header->enc),
-                             cek_len + 8);
-      }
       size_t kek_len;
       const uint8_t *kek = ss__jwk_oct(key, &kek_len);
       return ss_aeskw_unwrap(cek, kek, kek_len, ek->data, ek->len, st);
     }
     case KM_AES_GCM_KW: {
       ss_buf iv = {0}, tag = {0};
-      size_t kek_len;
-      const uint8_t *kek = ss__jwk_oct(key, &kek_len);
-      char gcm_name[16];
-      int name_len = snprintf(gcm_name, sizeof(gcm_name), "A%zuGCM",
-                              kek_len * 8);
-      const ss_enc_alg *gcm = ss_enc_alg_find(gcm_name, (size_t)name_len);
       ss_aead *wrapper = NULL;
       size_t out_len = 0;
       int ok = ss_json_get_b64(header->json, "iv", 1, "JWE protected header",
                                &iv, NULL, st) &&
                ss_json_get_b64(header->json, "tag", 1, "JWE protected header",
-                               &tag, NULL, st);
-      if (ok && ek->len != cek_len) {
-        ok = ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
-                           "JWE: encrypted key is %zu bytes; %s with %s needs "
-                           "%zu",
-                           ek->len, km->name, ss_enc_alg_name(header->enc),
-                           cek_len);
-      }
-      ok = ok && gcm != NULL &&
-           (wrapper = ss_aead_new(gcm, kek, kek_len, st)) != NULL &&
-           ss_aead_open(wrapper, cek, &out_len, iv.data, iv.len, NULL, 0,
+                               &tag, NULL, st) &&
+               (wrapper = gcm_wrapper(key, st)) != NULL &&
+               ss_aead_open(wrapper, cek, &out_len, iv.data, iv.len, NULL, 0,
                         ek->data, ek->len, tag.data, tag.len, st);
       if (!ok) {
         ss_status_prefix(st, "JWE key unwrap: ");
@@ -1175,33 +1232,18 @@ static int unwrap_cek(const parsed_header *header, const ss_jwk *key,
       return ok;
     }
     case KM_ECDH_ES: {
+      // check_epk_is_public ran on every message, cached or not.
       json_t *epk_json = json_object_get(header->json, "epk");
-      if (epk_json == NULL || !json_is_object(epk_json)) {
-        return ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
-                             "JWE: alg %s needs an \"epk\" object", km->name);
-      }
-      if (km->kek_len == 0 ? ek->len != 0 : ek->len != cek_len + 8) {
-        return ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
-                             "JWE: encrypted key is %zu bytes; %s with %s "
-                             "needs %zu",
-                             ek->len, km->name, ss_enc_alg_name(header->enc),
-                             km->kek_len == 0 ? 0 : cek_len + 8);
-      }
       ss_buf apu = {0}, apv = {0};
       uint8_t kek[32];
       ss_jwk *epk = ss__jwk_from_json(epk_json, "JWE epk", st);
-      int ok = epk != NULL;
-      if (ok && ss_jwk_is_private(epk)) {
-        ok = ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
-                           "JWE: epk must be a public key");
-      }
-      ok = ok &&
+      int ok = epk != NULL &&
            ss_json_get_b64(header->json, "apu", 0, "JWE protected header",
                            &apu, NULL, st) &&
            ss_json_get_b64(header->json, "apv", 0, "JWE protected header",
                            &apv, NULL, st) &&
-           derive_ecdh_key(km, header->enc, key, epk, &apu, &apv,
-                           km->kek_len == 0 ? cek : kek,
+           derive_ecdh_key(km, header->enc, key, epk, apu.data, apu.len,
+                           apv.data, apv.len, km->kek_len == 0 ? cek : kek,
                            km->kek_len == 0 ? cek_len : km->kek_len, st);
       if (ok && km->kek_len != 0) {
         ok = ss_aeskw_unwrap(cek, kek, km->kek_len, ek->data, ek->len, st);
@@ -1275,10 +1317,31 @@ static int inflate_plaintext(ss_jwe_decryptor *dec, ss_buf *out,
 
 // open_with_key decrypts |parts| with |key|, reusing the cached CEK when the
 // key-management inputs match. On success the cache holds this message's CEK.
+// check_epk_is_public refuses an ECDH-ES message without an "epk" object or
+// with private members in it. It runs before the CEK cache is consulted, so
+// a warm decryptor refuses what a fresh one refuses.
+static int check_epk_is_public(const parsed_header *header, ss_status *st) {
+  if (header->km->kind != KM_ECDH_ES) {
+    return 1;
+  }
+  json_t *epk = json_object_get(header->json, "epk");
+  if (!json_is_object(epk)) {
+    return ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
+                         "JWE: alg %s needs an \"epk\" object",
+                         header->km->name);
+  }
+  if (json_object_get(epk, "d") != NULL) {
+    return ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
+                         "JWE: epk must be a public key");
+  }
+  return 1;
+}
+
 static int open_with_key(ss_jwe_decryptor *dec, ss_buf *out,
                          const parsed_header *header, const ss_jwk *key,
                          const ss_jwe_parts *parts, ss_status *st) {
   if (!check_key_fits(key, header->km, header->enc, SS_JWK_OP_DECRYPT, st) ||
+      !check_epk_is_public(header, st) ||
       !build_cache_id(&dec->candidate_id, header, key, parts, st)) {
     return 0;
   }
@@ -1319,12 +1382,13 @@ static int open_with_key(ss_jwe_decryptor *dec, ss_buf *out,
     if (header->zip) {
       ok = inflate_plaintext(dec, out, dec->compressed.data,
                              dec->compressed.len, st);
-      ss_buf_reset(&dec->compressed);
+      ss_buf_wipe(&dec->compressed);
     }
   }
   if (!ok) {
-    ss_buf_reset(target);
-    ss_buf_reset(out);
+    // Authenticated plaintext may already be in |out| (a failed inflate).
+    ss_buf_wipe(target);
+    ss_buf_wipe(out);
     if (fresh) {
       ss_aead_free(aead);
     }
@@ -1345,7 +1409,7 @@ int ss_jwe_decryptor_open(ss_jwe_decryptor *dec, ss_buf *out,
                           const ss_jwe_parts *parts, ss_status *st) {
   ss_buf_reset(out);
   if (parts_total_len(parts) > dec->max_len) {
-    return ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
+    return ss_status_set(st, GRPC_STATUS_RESOURCE_EXHAUSTED,
                          "JWE: %zu bytes exceeds the limit of %zu",
                          parts_total_len(parts), dec->max_len);
   }
@@ -1360,18 +1424,26 @@ int ss_jwe_decryptor_open(ss_jwe_decryptor *dec, ss_buf *out,
     const ss_jwk *key = ss_jwks_find(dec->keys, header.kid, st);
     ok = key != NULL && open_with_key(dec, out, &header, key, parts, st);
   } else {
-    // Without a kid, each key of the set that fits the alg is tried.
-    ss_status_set(st, GRPC_STATUS_NOT_FOUND,
-                  "JWE: no key in the set fits alg %s", header.km->name);
-    for (size_t i = 0; !ok && i < ss_jwks_count(dec->keys); i++) {
-      const ss_jwk *key = ss_jwks_get(dec->keys, i);
+    // Without a kid, the set must hold exactly one key that fits: trying
+    // several would let one message cost many private-key operations.
+    const ss_jwk *key = NULL;
+    size_t fitting = 0;
+    for (size_t i = 0; i < ss_jwks_count(dec->keys); i++) {
       ss_status attempt;
       ss_status_init(&attempt);
-      if (!check_key_fits(key, header.km, header.enc, SS_JWK_OP_DECRYPT,
-                          &attempt)) {
-        continue;
+      if (check_key_fits(ss_jwks_get(dec->keys, i), header.km, header.enc,
+                         SS_JWK_OP_DECRYPT, &attempt)) {
+        key = ss_jwks_get(dec->keys, i);
+        fitting++;
       }
+    }
+    if (fitting == 1) {
       ok = open_with_key(dec, out, &header, key, parts, st);
+    } else {
+      ss_status_set(st, GRPC_STATUS_NOT_FOUND,
+                    "JWE: no kid in the header and %zu keys in the set fit "
+                    "alg %s; exactly one must",
+                    fitting, header.km->name);
     }
   }
   if (!ok) {

@@ -649,7 +649,7 @@ static void test_decrypt_refuses_oversized_input(void **state) {
   memset(big, 'A', sizeof(big));
   ss_buf out = {0};
   assert_false(ss_jwe_decryptor_open_compact(dec, &out, big, sizeof(big), &st));
-  assert_int_equal(st.code, GRPC_STATUS_INVALID_ARGUMENT);
+  assert_int_equal(st.code, GRPC_STATUS_RESOURCE_EXHAUSTED);
   assert_non_null(strstr(st.msg, "exceeds the limit of 100"));
   ss_jwe_decryptor_free(dec);
   // An oversized protected header is refused before it is decoded.
@@ -657,7 +657,7 @@ static void test_decrypt_refuses_oversized_input(void **state) {
   memset(header, ' ', 3 * SS_JWE_MAX_HEADER);
   memcpy(header, "{\"alg\":\"A128KW\",\"enc\":\"A128GCM\"", 31);
   memcpy(header + 3 * SS_JWE_MAX_HEADER - 2, "}", 2);
-  expect_header_refused(keys.oct[16], header, GRPC_STATUS_INVALID_ARGUMENT,
+  expect_header_refused(keys.oct[16], header, GRPC_STATUS_RESOURCE_EXHAUSTED,
                         "exceeds");
   free(header);
 }
@@ -871,6 +871,114 @@ static void test_compact_to_parts_refuses_bad_base64url(void **state) {
   ss_jwe_msg_cleanup(&msg);
 }
 
+static void test_dir_encryption_draws_a_random_iv_per_message(void **state) {
+  (void)state;
+  // With "dir" the key outlives every stream: counter IVs starting at zero
+  // in each encryptor would repeat under it.
+  ss_status st;
+  ss_jwe_encrypt_opts opts = {
+      .alg = "dir", .enc = "A256GCM", .allow_dir = 1};
+  static const uint8_t kZeros[8] = {0};
+  uint8_t ivs[64][12];
+  for (int i = 0; i < 64; i++) {
+    ss_jwe_encryptor *enc = ss_jwe_encryptor_new(keys.oct[32], &opts, &st);
+    assert_non_null(enc);
+    ss_jwe_msg msg;
+    ss_jwe_msg_init(&msg);
+    assert_true(
+        ss_jwe_encryptor_seal(enc, &msg, NULL, (const uint8_t *)"x", 1, &st));
+    assert_int_equal(msg.parts.iv.len, 12);
+    memcpy(ivs[i], msg.parts.iv.data, 12);
+    assert_memory_not_equal(ivs[i] + 4, kZeros, 8);
+    for (int j = 0; j < i; j++) {
+      assert_memory_not_equal(ivs[i], ivs[j], 12);
+    }
+    ss_jwe_msg_cleanup(&msg);
+    ss_jwe_encryptor_free(enc);
+  }
+}
+
+static void test_header_read_back_cannot_smuggle_reserved_members(
+    void **state) {
+  (void)state;
+  ss_status st;
+  ss_jwe_encrypt_opts opts = {.alg = "A128KW", .enc = "A128GCM"};
+  ss_buf compact = {0}, out = {0};
+  assert_true(ss_jwe_encrypt_compact(&compact, keys.oct[16], &opts,
+                                     (const uint8_t *)"x", 1, &st));
+  ss_jwe_decryptor *dec = ss_jwe_decryptor_new(keys.oct[16], NULL, NULL, &st);
+  assert_true(ss_jwe_decryptor_open_compact(
+      dec, &out, (const char *)compact.data, compact.len, &st));
+  // The decrypted header holds alg, enc and kid: as caller members they
+  // would overwrite the stream's own.
+  opts.extra = ss_jwe_decryptor_header(dec);
+  opts.alg = "A128GCMKW";
+  ss_buf_reset(&compact);
+  assert_false(ss_jwe_encrypt_compact(&compact, keys.oct[16], &opts,
+                                      (const uint8_t *)"x", 1, &st));
+  assert_int_equal(st.code, GRPC_STATUS_INVALID_ARGUMENT);
+  assert_non_null(strstr(st.msg, "reserved"));
+  opts.extra = NULL;
+  ss_jwe_encryptor *enc = ss_jwe_encryptor_new(keys.oct[16], &opts, &st);
+  ss_jwe_msg msg;
+  ss_jwe_msg_init(&msg);
+  assert_false(ss_jwe_encryptor_seal(enc, &msg, ss_jwe_decryptor_header(dec),
+                                     (const uint8_t *)"x", 1, &st));
+  assert_non_null(strstr(st.msg, "reserved"));
+  ss_jwe_msg_cleanup(&msg);
+  ss_jwe_encryptor_free(enc);
+  ss_jwe_decryptor_free(dec);
+  ss_buf_cleanup(&compact);
+  ss_buf_cleanup(&out);
+}
+
+static void test_jwks_without_kid_needs_exactly_one_fitting_key(void **state) {
+  (void)state;
+  ss_status st;
+  char *a = ss_jwk_to_json(keys.oct[16], 1, &st);
+  ss_jwk *other = ss_jwk_generate("oct", NULL, 128, &st);
+  char *b = ss_jwk_to_json(other, 1, &st);
+  char *p256 = ss_jwk_to_json(keys.p256, 1, &st);
+  char set[2048];
+  // A JWE without "kid": built by hand, as our encryptor always sets one.
+  const char *header = "{\"alg\":\"A128KW\",\"enc\":\"A128GCM\"}";
+  char *jwe = jwe_with_header(header);
+  ss_buf out = {0};
+
+  snprintf(set, sizeof(set), "{\"keys\":[%s,%s]}", a, p256);
+  ss_jwks *one_fits = ss_jwks_parse(set, strlen(set), &st);
+  ss_jwe_decryptor *dec = ss_jwe_decryptor_new(NULL, one_fits, NULL, &st);
+  assert_false(ss_jwe_decryptor_open_compact(dec, &out, jwe, strlen(jwe), &st));
+  // The one fitting key is used: the forged message fails to unwrap.
+  assert_int_equal(st.code, GRPC_STATUS_DATA_LOSS);
+  ss_jwe_decryptor_free(dec);
+
+  snprintf(set, sizeof(set), "{\"keys\":[%s,%s]}", a, b);
+  ss_jwks *two_fit = ss_jwks_parse(set, strlen(set), &st);
+  dec = ss_jwe_decryptor_new(NULL, two_fit, NULL, &st);
+  assert_false(ss_jwe_decryptor_open_compact(dec, &out, jwe, strlen(jwe), &st));
+  assert_int_equal(st.code, GRPC_STATUS_NOT_FOUND);
+  assert_non_null(strstr(st.msg, "2 keys in the set fit"));
+  ss_jwe_decryptor_free(dec);
+
+  ss_jwks_free(one_fits);
+  ss_jwks_free(two_fit);
+  ss_jwk_free(other);
+  free(jwe);
+  free(a);
+  free(b);
+  free(p256);
+  ss_buf_cleanup(&out);
+}
+
+static void test_errors_show_untrusted_names_printable(void **state) {
+  (void)state;
+  expect_header_refused(keys.oct[16],
+                        "{\"alg\":\"A\\u001b[31mKW\\nline\",\"enc\":\"A128GCM\"}",
+                        GRPC_STATUS_INVALID_ARGUMENT,
+                        "unsupported alg \"A?[31mKW?line\"");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_jwe_round_trips_every_alg_enc_and_zip),
@@ -904,6 +1012,10 @@ int main(void) {
       cmocka_unit_test(test_jwks_decryption_selects_key_by_kid),
       cmocka_unit_test(test_encrypt_refuses_unsupported_algorithms),
       cmocka_unit_test(test_compact_to_parts_refuses_bad_base64url),
+      cmocka_unit_test(test_dir_encryption_draws_a_random_iv_per_message),
+      cmocka_unit_test(test_header_read_back_cannot_smuggle_reserved_members),
+      cmocka_unit_test(test_jwks_without_kid_needs_exactly_one_fitting_key),
+      cmocka_unit_test(test_errors_show_untrusted_names_printable),
   };
   return cmocka_run_group_tests(tests, setup_keys, teardown_keys);
 }

@@ -1087,7 +1087,7 @@ static void test_parse_enforces_the_size_limit_before_parsing(void **state) {
   assert_non_null(jwk);
   ss_jwk_free(jwk);
   assert_null(ss_jwk_parse(text, SS_JWK_MAX_JSON + 1, &st));
-  assert_int_equal(st.code, GRPC_STATUS_INVALID_ARGUMENT);
+  assert_int_equal(st.code, GRPC_STATUS_RESOURCE_EXHAUSTED);
   assert_string_equal(st.msg, "JWK: 16385 bytes exceeds the limit of 16384");
   // Huge lengths are refused before a byte is read.
   assert_null(ss_jwk_parse(text, 0xffffffffu, &st));
@@ -1095,7 +1095,7 @@ static void test_parse_enforces_the_size_limit_before_parsing(void **state) {
                       "JWK: 4294967295 bytes exceeds the limit of 16384");
   assert_null(ss_jwk_parse(text, 0x80000000u, &st));
   assert_null(ss_jwk_parse(text, SIZE_MAX, &st));
-  assert_int_equal(st.code, GRPC_STATUS_INVALID_ARGUMENT);
+  assert_int_equal(st.code, GRPC_STATUS_RESOURCE_EXHAUSTED);
   free(text);
 }
 

@@ -110,16 +110,9 @@ const ss_jwk *ss_jwks_find(const ss_jwks *jwks, const char *kid,
       return jwks->keys[i];
     }
   }
-  // The kid usually comes from an untrusted JWE header: show a bounded,
-  // printable rendering of it.
-  char shown[65];
-  size_t len = 0;
-  for (; kid[len] != '\0' && len < sizeof(shown) - 1; len++) {
-    unsigned char c = (unsigned char)kid[len];
-    shown[len] = c >= 0x20 && c < 0x7f ? (char)c : '?';
-  }
-  shown[len] = '\0';
-  ss_status_set(st, GRPC_STATUS_NOT_FOUND, "no key with kid \"%s\"%s", shown,
-                kid[len] != '\0' ? "..." : "");
+  // The kid usually comes from an untrusted JWE header.
+  char shown[SS_STATUS_SHOWN_MAX + 4];
+  ss_status_set(st, GRPC_STATUS_NOT_FOUND, "no key with kid \"%s\"",
+                ss_status_shown(shown, kid, strlen(kid)));
   return NULL;
 }

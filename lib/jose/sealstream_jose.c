@@ -149,7 +149,7 @@ static int load_key_file(const char *path, key_file *out, ss_status *st) {
     return 0;
   }
   json_t *probe = ss_json_parse_object((const char *)text.data, text.len,
-                                       SS_JWKS_MAX_JSON, path, st);
+                                       SS_JWKS_MAX_JSON, "key file", st);
   int is_set = probe != NULL && json_object_get(probe, "keys") != NULL;
   json_decref(probe);
   if (probe != NULL) {

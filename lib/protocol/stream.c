@@ -20,7 +20,8 @@ struct ss_stream_sealer {
   int finished;                 // the final message was sealed
   int64_t seq;                  // sequence number of the next message
   char query_id[SS_STREAM_MAX_QUERY_ID + 1];
-  ss_jwe_header *members;       // per-message members: seq, fin
+  ss_jwe_header *members;       // per-message members: seq
+  ss_jwe_header *final_members;  // of the final message: seq, fin
   ss_jwe_msg msg;               // the current message's JWE
   ss_buf compact_text;          // the current message in compact form
   Sealstream__V1__JweParts parts;  // views into |msg|
@@ -79,7 +80,11 @@ ss_stream_sealer *ss_stream_sealer_new(
   encode_request_id(rid, request_id, request_id_len);
   extra = ss_jwe_header_new(st);
   sealer->members = ss_jwe_header_new(st);
+  sealer->final_members = ss_jwe_header_new(st);
   if (extra == NULL || sealer->members == NULL ||
+      sealer->final_members == NULL ||
+      !ss_jwe_header_set_int(sealer->final_members, SS_STREAM_HDR_FINAL, 1,
+                             st) ||
       !ss_jwe_header_set_string(extra, SS_STREAM_HDR_QUERY_ID, query_id, st) ||
       !ss_jwe_header_set_string(extra, SS_STREAM_HDR_REQUEST_ID, rid, st)) {
     goto err;
@@ -117,6 +122,7 @@ void ss_stream_sealer_free(ss_stream_sealer *sealer) {
   }
   ss_jwe_encryptor_free(sealer->encryptor);
   ss_jwe_header_free(sealer->members);
+  ss_jwe_header_free(sealer->final_members);
   ss_jwe_msg_cleanup(&sealer->msg);
   ss_buf_cleanup(&sealer->compact_text);
   free(sealer);
@@ -135,24 +141,23 @@ int ss_stream_sealer_seal(ss_stream_sealer *sealer, const uint8_t *payload,
     return ss_status_set(st, GRPC_STATUS_FAILED_PRECONDITION,
                          "the stream already sent its final message");
   }
-  if (!ss_jwe_header_set_int(sealer->members, SS_STREAM_HDR_SEQ, sealer->seq,
-                             st) ||
-      (final &&
-       !ss_jwe_header_set_int(sealer->members, SS_STREAM_HDR_FINAL, 1, st)) ||
-      !ss_jwe_encryptor_seal(sealer->encryptor, &sealer->msg, sealer->members,
-                             payload, payload_len, st)) {
+  // The final message's members live apart, so a failed final seal leaves
+  // nothing behind for the next attempt.
+  ss_jwe_header *members = final ? sealer->final_members : sealer->members;
+  if (!ss_jwe_header_set_int(members, SS_STREAM_HDR_SEQ, sealer->seq, st) ||
+      !ss_jwe_encryptor_seal(sealer->encryptor, &sealer->msg, members, payload,
+                             payload_len, st)) {
     return 0;
   }
   response->query_id = sealer->query_id;
   const ss_jwe_parts *jwe = &sealer->msg.parts;
   if (sealer->compact) {
     ss_buf_reset(&sealer->compact_text);
-    if (!ss_jwe_parts_to_compact(&sealer->compact_text, jwe, st) ||
-        !ss_buf_nul_terminate(&sealer->compact_text)) {
-      return ss_status_ok(st) ? ss_status_set(st,
-                                              GRPC_STATUS_RESOURCE_EXHAUSTED,
-                                              "out of memory")
-                              : 0;
+    if (!ss_jwe_parts_to_compact(&sealer->compact_text, jwe, st)) {
+      return 0;
+    }
+    if (!ss_buf_nul_terminate(&sealer->compact_text)) {
+      return ss_status_set(st, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
     }
     response->message_case =
         SEALSTREAM__V1__QUERY_RESPONSE__MESSAGE_JWE_COMPACT;
@@ -187,6 +192,9 @@ int ss_stream_sealer_seal(ss_stream_sealer *sealer, const uint8_t *payload,
 
 struct ss_stream_opener {
   ss_jwe_decryptor *decryptor;
+  char key_alg[32];      // the "alg" every message must use; "" for any
+  char content_alg[32];  // the "enc" every message must use; "" for any
+  int failed;            // a message failed: the stream cannot go on
   char request_id[REQUEST_ID_TEXT_MAX];  // base64url, as in the header
   char query_id[SS_STREAM_MAX_QUERY_ID + 1];  // empty until message 0
   int64_t next_seq;
@@ -224,6 +232,20 @@ void ss_stream_opener_free(ss_stream_opener *opener) {
   }
   ss_jwe_decryptor_free(opener->decryptor);
   free(opener);
+}
+
+int ss_stream_opener_expect_algs(ss_stream_opener *opener,
+                                 const char *key_alg, const char *content_alg,
+                                 ss_status *st) {
+  if (strlen(key_alg) >= sizeof(opener->key_alg) ||
+      strlen(content_alg) >= sizeof(opener->content_alg)) {
+    return ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
+                         "algorithm name too long");
+  }
+  snprintf(opener->key_alg, sizeof(opener->key_alg), "%s", key_alg);
+  snprintf(opener->content_alg, sizeof(opener->content_alg), "%s",
+           content_alg);
+  return 1;
 }
 
 const char *ss_stream_opener_query_id(const ss_stream_opener *opener) {
@@ -274,10 +296,13 @@ static int check_header(ss_stream_opener *opener,
                         int *out_final, ss_status *st) {
   const ss_jwe_header *header = ss_jwe_decryptor_header(opener->decryptor);
   const char *qid, *rid;
+  const char *alg, *enc;
   int64_t seq, fin = 0;
   ss_status member;
   ss_status_init(&member);
-  if (!ss_jwe_header_get_string(header, SS_STREAM_HDR_QUERY_ID, &qid,
+  if (!ss_jwe_header_get_string(header, "alg", &alg, &member) ||
+      !ss_jwe_header_get_string(header, "enc", &enc, &member) ||
+      !ss_jwe_header_get_string(header, SS_STREAM_HDR_QUERY_ID, &qid,
                                 &member) ||
       !ss_jwe_header_get_string(header, SS_STREAM_HDR_REQUEST_ID, &rid,
                                 &member) ||
@@ -290,6 +315,20 @@ static int check_header(ss_stream_opener *opener,
        fin != 1)) {
     return ss_status_set(st, GRPC_STATUS_DATA_LOSS,
                          "the final marker is malformed");
+  }
+  if ((opener->key_alg[0] != '\0' && strcmp(alg, opener->key_alg) != 0) ||
+      (opener->content_alg[0] != '\0' &&
+       strcmp(enc, opener->content_alg) != 0)) {
+    return ss_status_set(st, GRPC_STATUS_DATA_LOSS,
+                         "the message uses other algorithms than requested");
+  }
+  // One stream, one CEK: a message that needed a new unwrap was encrypted
+  // by someone else, who only needed the public key to do it.
+  if (opener->next_seq > 0 && ss_jwe_decryptor_unwrap_count(
+                                  opener->decryptor) > 1) {
+    return ss_status_set(st, GRPC_STATUS_DATA_LOSS,
+                         "the stream's key changed: a message from another "
+                         "stream was spliced in");
   }
   if (strcmp(rid, opener->request_id) != 0) {
     return ss_status_set(st, GRPC_STATUS_DATA_LOSS,
@@ -328,12 +367,17 @@ int ss_stream_opener_open(ss_stream_opener *opener,
   *out_final = 0;
   ss_buf_reset(out);
   long long position = (long long)opener->next_seq;
+  if (opener->failed) {
+    return ss_status_set(st, GRPC_STATUS_DATA_LOSS,
+                         "message %lld: the stream already failed", position);
+  }
   if (opener->finished) {
     return ss_status_set(st, GRPC_STATUS_DATA_LOSS,
                          "message %lld: a message followed the final one",
                          position);
   }
   if (!decrypt_response(opener, response, out, st)) {
+    opener->failed = 1;
     if (st != NULL && st->code != GRPC_STATUS_FAILED_PRECONDITION) {
       // Whatever the JWE layer found, the stream was altered in transit.
       st->code = GRPC_STATUS_DATA_LOSS;
@@ -341,7 +385,8 @@ int ss_stream_opener_open(ss_stream_opener *opener,
     return ss_status_prefix(st, "message %lld: ", position);
   }
   if (!check_header(opener, response, out_final, st)) {
-    ss_buf_reset(out);
+    opener->failed = 1;
+    ss_buf_wipe(out);
     return ss_status_prefix(st, "message %lld: ", position);
   }
   opener->next_seq++;

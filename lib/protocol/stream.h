@@ -88,10 +88,20 @@ void ss_stream_opener_free(ss_stream_opener *opener);
 // follows the final one. Any failure is DATA_LOSS with a message saying
 // which check failed ("message 3: sequence number 5, expected 3: a message
 // was dropped or reordered"); |*out_final| is set to 1 on the final
-// message. A plaintext response is refused (FAILED_PRECONDITION).
+// message. Every message after the first must reuse the first one's CEK: a
+// message encrypted to the client's public key by anyone else is refused.
+// After a failure the stream cannot continue: every later call fails. A
+// plaintext response is refused (FAILED_PRECONDITION).
 int ss_stream_opener_open(ss_stream_opener *opener,
                           const Sealstream__V1__QueryResponse *response,
                           ss_buf *out, int *out_final, ss_status *st);
+
+// ss_stream_opener_expect_algs makes the opener refuse (DATA_LOSS) any
+// message whose "alg" or "enc" differs from what the client asked for.
+// Returns 1, or 0 (INVALID_ARGUMENT) for names too long to be real.
+int ss_stream_opener_expect_algs(ss_stream_opener *opener,
+                                 const char *key_alg, const char *content_alg,
+                                 ss_status *st);
 
 // ss_stream_opener_finish checks the end of a stream the server closed with
 // OK: DATA_LOSS if the final message never came (the stream was truncated).

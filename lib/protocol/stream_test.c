@@ -251,9 +251,84 @@ static void test_messages_of_two_queries_cannot_be_mixed(void **state) {
   mixed.packed[1] = b.packed[1];
   mixed.len[1] = b.len[1];
   int order[] = {0, 1, 2, 3, 4};
-  expect_data_loss(&mixed, order, 5, 1, "another query");
+  expect_data_loss(&mixed, order, 5, 1, "spliced");
   free_recorded(&a);
   free_recorded(&b);
+}
+
+static void test_message_from_another_sealer_of_same_stream_ids_is_data_loss(
+    void **state) {
+  (void)state;
+  // Anyone who saw the request can encrypt to the client's public key with
+  // the same query id, request id and sequence numbers: such a message
+  // needs a key of its own, which the opener refuses mid-stream.
+  recorded a, forged;
+  record_stream(&a, "q-1", SEALSTREAM__V1__SERIALIZATION__SERIALIZATION_PARTS,
+                SEALSTREAM__V1__COMPRESSION__COMPRESSION_NONE);
+  record_stream(&forged, "q-1",
+                SEALSTREAM__V1__SERIALIZATION__SERIALIZATION_PARTS,
+                SEALSTREAM__V1__COMPRESSION__COMPRESSION_NONE);
+  recorded spliced = a;
+  spliced.packed[4] = forged.packed[4];  // a forged final message
+  spliced.len[4] = forged.len[4];
+  int order[] = {0, 1, 2, 3, 4};
+  expect_data_loss(&spliced, order, 5, 4, "key changed");
+  free_recorded(&a);
+  free_recorded(&forged);
+}
+
+static void test_failed_final_seal_leaves_no_final_marker(void **state) {
+  (void)state;
+  char *jwk = public_jwk_json(client_key);
+  Sealstream__V1__EncryptionOptions options =
+      SEALSTREAM__V1__ENCRYPTION_OPTIONS__INIT;
+  options.public_jwk = jwk;
+  ss_status st;
+  ss_stream_sealer *sealer = ss_stream_sealer_new(
+      &options, "q-1", kRequestId, sizeof(kRequestId), &st);
+  assert_non_null(sealer);
+  Sealstream__V1__QueryResponse response;
+  // A seal that fails (no payload bytes behind a length) changes nothing.
+  assert_false(ss_stream_sealer_seal(sealer, NULL, 5, 1, &response, &st));
+  assert_int_equal(ss_stream_sealer_sealed(sealer), 0);
+  assert_true(ss_stream_sealer_seal(sealer, (const uint8_t *)"not final", 9,
+                                    0, &response, &st));
+  ss_stream_opener *opener = ss_stream_opener_new(
+      client_key, kRequestId, sizeof(kRequestId), 0, &st);
+  ss_buf out = {0};
+  int final = 1;
+  assert_true(ss_stream_opener_open(opener, &response, &out, &final, &st));
+  assert_int_equal(final, 0);
+  ss_buf_cleanup(&out);
+  ss_stream_opener_free(opener);
+  ss_stream_sealer_free(sealer);
+  free(jwk);
+}
+
+static void test_opener_refuses_algorithms_other_than_requested(void **state) {
+  (void)state;
+  recorded rec;
+  record_stream(&rec, "q-1", SEALSTREAM__V1__SERIALIZATION__SERIALIZATION_PARTS,
+                SEALSTREAM__V1__COMPRESSION__COMPRESSION_NONE);
+  ss_status st;
+  ss_stream_opener *opener = ss_stream_opener_new(
+      client_key, kRequestId, sizeof(kRequestId), 0, &st);
+  assert_true(
+      ss_stream_opener_expect_algs(opener, "ECDH-ES+A128KW", "A256GCM", &st));
+  Sealstream__V1__QueryResponse *response =
+      sealstream__v1__query_response__unpack(NULL, rec.len[0], rec.packed[0]);
+  ss_buf out = {0};
+  int final;
+  assert_false(ss_stream_opener_open(opener, response, &out, &final, &st));
+  assert_int_equal(st.code, GRPC_STATUS_DATA_LOSS);
+  assert_non_null(strstr(st.msg, "other algorithms"));
+  // The stream cannot go on after a failure.
+  assert_false(ss_stream_opener_open(opener, response, &out, &final, &st));
+  assert_non_null(strstr(st.msg, "already failed"));
+  sealstream__v1__query_response__free_unpacked(response, NULL);
+  ss_buf_cleanup(&out);
+  ss_stream_opener_free(opener);
+  free_recorded(&rec);
 }
 
 static void test_flipped_byte_is_data_loss(void **state) {
@@ -336,6 +411,10 @@ int main(void) {
       cmocka_unit_test(test_message_after_final_is_data_loss),
       cmocka_unit_test(test_replayed_stream_of_another_request_is_data_loss),
       cmocka_unit_test(test_messages_of_two_queries_cannot_be_mixed),
+      cmocka_unit_test(
+          test_message_from_another_sealer_of_same_stream_ids_is_data_loss),
+      cmocka_unit_test(test_failed_final_seal_leaves_no_final_marker),
+      cmocka_unit_test(test_opener_refuses_algorithms_other_than_requested),
       cmocka_unit_test(test_flipped_byte_is_data_loss),
       cmocka_unit_test(test_sealer_refuses_bad_keys_and_algorithms),
   };
