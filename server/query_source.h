@@ -6,6 +6,20 @@
 // PRAGMA query_only, no ATTACH, no extension loading, and an authorizer that
 // refuses anything but reading. A progress handler stops a statement at its
 // deadline or when ss_query_source_interrupt is called. SQL text is untrusted.
+//
+// Column types come from each result column's declared type, matched as
+// SQLite matches affinities: TIMESTAMP or DATETIME is TIMESTAMP, BOOL is
+// BOOL, INT is INT64, CHAR, CLOB or TEXT is STRING, BLOB is BYTES, REAL, FLOA
+// or DOUB is DOUBLE. A column with no declared type (an expression) or
+// another one (NUMERIC) takes the storage class of its value in the first
+// row: INTEGER INT64, REAL DOUBLE, TEXT STRING, BLOB BYTES, NULL STRING.
+// Values of another storage class are converted as sqlite3_column_int64,
+// _double, _text and _blob convert them (text "12ab" is 12, a real is
+// truncated toward zero); BOOL is whether the number is nonzero. TIMESTAMP
+// values are nanoseconds since the Unix epoch: a number as is, ISO 8601 text
+// ("2024-05-01 12:00:00.250Z", "2024-05-01T12:00:00+02:00") converted, other
+// text and blobs null. STRING values end at their first NUL byte and invalid
+// UTF-8 becomes U+FFFD, as proto3 strings must be UTF-8.
 #ifndef SEALSTREAM_SERVER_QUERY_SOURCE_H
 #define SEALSTREAM_SERVER_QUERY_SOURCE_H
 
@@ -56,9 +70,12 @@ void ss_query_source_free(ss_query_source *source);
 // alone), then the QueryStats, for which |*out_final| is set to 1. Rows are
 // read as they are sent: memory is bounded by one batch. Errors: the
 // statement's failure (INVALID_ARGUMENT with SQLite's message at run time),
-// DEADLINE_EXCEEDED, CANCELLED after ss_query_source_interrupt.
-int ss_query_source_next(ss_query_source *source, ss_buf *out,
-                         int *out_final, ss_status *st);
+// DEADLINE_EXCEEDED, CANCELLED after ss_query_source_interrupt,
+// RESOURCE_EXHAUSTED for a value or row of more than
+// SS_QUERY_MAX_BYTES_PER_BATCH bytes. After a failure, or after the final
+// message, every call fails with FAILED_PRECONDITION; only free remains.
+int ss_query_source_next(ss_query_source *source, ss_buf *out, int *out_final,
+                         ss_status *st);
 
 // ss_query_source_interrupt makes the running or next step fail with
 // CANCELLED. Safe to call from any thread while another uses |source|.
