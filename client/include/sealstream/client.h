@@ -115,12 +115,17 @@ typedef struct ss_batch ss_batch;
 int ss_query_next(ss_query *query, const ss_batch **out_batch, ss_error *err);
 
 // ss_query_cancel stops the query: the server stops reading and frees it.
-// Safe from any thread; a later ss_query_next returns -1 with CANCELLED.
+// Safe from any thread; a later ss_query_next returns -1 with CANCELLED
+// (or 0 if the result had already ended).
 void ss_query_cancel(ss_query *query);
 
 // Totals the server reported in its final message (0 before the end).
 uint64_t ss_query_total_rows(const ss_query *query);
 uint64_t ss_query_total_batches(const ss_query *query);
+
+// ss_query_bytes_received returns the bytes of (encrypted) response messages
+// received so far, for progress and throughput reports.
+uint64_t ss_query_bytes_received(const ss_query *query);
 
 // ss_query_free cancels the query if it is still running and frees it.
 // NULL is ignored.
@@ -129,7 +134,10 @@ void ss_query_free(ss_query *query);
 // Batch accessors. |column| < ss_query_num_columns and |row| <
 // ss_batch_num_rows; out-of-range indexes and accessors of the wrong type
 // return 0/NULL. Strings and bytes are borrowed from the batch; strings are
-// NUL-terminated and may also contain NUL bytes (see |out_len|).
+// NUL-terminated and |*out_len| (when |out_len| is not NULL) is their length
+// (a string cannot hold a NUL byte: protobuf-c carries strings as C
+// strings). A null value reads as the zero value ("" for strings, an empty
+// non-NULL pointer for bytes); check ss_batch_is_null.
 size_t ss_batch_num_rows(const ss_batch *batch);
 int ss_batch_is_null(const ss_batch *batch, size_t column, size_t row);
 int64_t ss_batch_int64(const ss_batch *batch, size_t column, size_t row);

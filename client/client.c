@@ -1,0 +1,1518 @@
+// The sealstream client (sealstream/client.h): runs QueryService.ExecuteQuery
+// (protos/sealstream/v1/query.proto) over gRPC core's C API and reads the
+// result stream one message at a time.
+//
+// Trust: everything the channel delivers is untrusted until the stream
+// opener (lib/protocol/stream.h) has authenticated the message and checked
+// its place in the stream; only then is the plaintext unpacked. Even then
+// sizes are checked against the schema before any array is indexed, so a
+// faulty server cannot make an accessor read out of bounds. Status details
+// from the server or proxy are printable-ASCII-filtered before being shown.
+#include "sealstream/client.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <grpc/byte_buffer.h>
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/slice.h>
+#include <grpc/support/time.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+
+#include "client/client_internal.h"
+#include "lib/base/bytes.h"
+#include "lib/base/status.h"
+#include "lib/jose/jwk.h"
+#include "lib/protocol/stream.h"
+#include "sealstream/v1/query.pb-c.h"
+
+// The HTTP/2 receive window of each query: enough to keep the pipe full on
+// a long path (8 MiB at 100 ms is 80 MB/s) while bounding what gRPC buffers.
+#define SS_CLIENT_RECEIVE_WINDOW (8 * 1024 * 1024)
+
+struct ss__client_key {
+  atomic_uint refs;   // the client's (while current) + one per query
+  ss_jwk *jwk;        // owned private key; ss_jwk_free wipes it
+  char *public_json;  // owned
+  const char *alg;    // static JWE "alg" for this key type
+  int64_t created_s;  // monotonic seconds
+  uint32_t uses;      // queries started with it; guarded by the client's mu
+};
+
+struct ss_client {
+  grpc_channel *channel;  // owned
+  int grpc_initialized;   // this client holds one grpc_init reference
+  ss_key_type key_type;
+  char *content_alg;      // owned
+  int compact;
+  int compress;
+  char *route;            // owned; NULL: not sent
+  char *authorization;    // owned "Bearer <token>"; NULL: not sent
+  uint32_t rotate_after_queries;
+  uint32_t rotate_after_seconds;
+  size_t max_message_bytes;
+  int mu_initialized;
+  pthread_mutex_t mu;     // guards |key| and its |uses|
+  ss__client_key *key;    // current key pair; one reference owned
+};
+
+struct ss_batch {
+  const Sealstream__V1__RowBatch *rows;  // borrowed from the query's message
+  const Sealstream__V1__Schema *schema;  // borrowed from the query
+  size_t num_rows;                       // checked against every column
+  size_t num_columns;                    // equal to the schema's
+};
+
+typedef enum query_state {
+  QUERY_RUNNING,
+  QUERY_DONE,    // the final message and an OK status were checked
+  QUERY_FAILED,  // |error| holds the reason; returned by every later call
+} query_state;
+
+struct ss_query {
+  ss_client *client;           // borrowed; outlives the query
+  ss__client_key *key;         // one reference; the opener borrows its jwk
+  ss_stream_opener *opener;    // owned
+  grpc_completion_queue *cq;   // owned; one batch in flight at most
+  grpc_call *call;             // owned reference
+  int tag;                     // its address is the tag of every batch
+  grpc_metadata_array initial_md;
+  grpc_metadata_array trailing_md;
+  grpc_status_code status;
+  grpc_slice status_details;   // owned
+  int status_received;
+  atomic_int cancelled;        // set by ss_query_cancel, from any thread
+  query_state state;
+  ss_status error;             // valid in QUERY_FAILED
+  ss_buf plaintext;            // the last opened message; wiped on free
+  ProtobufCAllocator allocator;  // wipes unpacked plaintext on free
+  uint64_t messages;           // StreamPayloads taken, for error messages
+  Sealstream__V1__StreamPayload *schema;   // message 0; owned
+  Sealstream__V1__StreamPayload *current;  // the batch handed out; owned
+  ss_batch batch;              // view of |current|
+  uint64_t rows;               // rows received
+  uint64_t batches;            // batches received
+  uint64_t total_rows;         // the server's totals, once final
+  uint64_t total_batches;
+  uint64_t bytes_received;     // response message bytes
+};
+
+static int64_t monotonic_seconds(void) {
+  struct timespec ts;
+  if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0) {
+    return 0;  // cannot happen on Linux; rotation by count still works
+  }
+  return (int64_t)ts.tv_sec;
+}
+
+static void error_clear(ss_error *err) {
+  if (err != NULL) {
+    err->code = GRPC_STATUS_OK;
+    err->message[0] = '\0';
+  }
+}
+
+static void error_from_status(ss_error *err, const ss_status *st) {
+  if (err == NULL) {
+    return;
+  }
+  err->code = st->code != GRPC_STATUS_OK ? (int)st->code : GRPC_STATUS_UNKNOWN;
+  snprintf(err->message, sizeof(err->message), "%s",
+           st->msg[0] != '\0' ? st->msg : "unknown error");
+}
+
+const char *ss_error_code_name(int code) {
+  if (code < GRPC_STATUS_OK || code > GRPC_STATUS_UNAUTHENTICATED) {
+    return "UNKNOWN";
+  }
+  return ss_status_code_name((grpc_status_code)code);
+}
+
+void ss_client_options_init(ss_client_options *options) {
+  memset(options, 0, sizeof(*options));
+  options->key_type = SS_KEY_EC_P256;
+}
+
+// --- Unpacked plaintext is wiped when protobuf-c frees it. ---
+
+// Header in front of each allocation: its size, padded to keep the
+// allocation aligned as malloc's.
+#define WIPE_HEADER _Alignof(max_align_t)
+_Static_assert(_Alignof(max_align_t) >= sizeof(size_t),
+               "the wiping allocator's header holds a size_t");
+
+static void *wiping_alloc(void *data, size_t size) {
+  (void)data;
+  if (size > SIZE_MAX - WIPE_HEADER) {
+    return NULL;
+  }
+  uint8_t *block = malloc(WIPE_HEADER + size);
+  if (block == NULL) {
+    return NULL;
+  }
+  memcpy(block, &size, sizeof(size));
+  return block + WIPE_HEADER;
+}
+
+static void wiping_free(void *data, void *ptr) {
+  (void)data;
+  if (ptr == NULL) {
+    return;
+  }
+  uint8_t *block = (uint8_t *)ptr - WIPE_HEADER;
+  size_t size;
+  memcpy(&size, block, sizeof(size));
+  OPENSSL_cleanse(block, WIPE_HEADER + size);
+  free(block);
+}
+
+// --- Keys ---
+
+static ss__client_key *key_new(ss_key_type type, int64_t now_s,
+                               ss_status *st) {
+  ss__client_key *key = calloc(1, sizeof(*key));
+  ss_jwk *pub = NULL;
+  if (key == NULL) {
+    ss_status_set(st, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+    goto err;
+  }
+  atomic_init(&key->refs, 1);
+  key->created_s = now_s;
+  switch (type) {
+    case SS_KEY_EC_P256:
+      key->jwk = ss_jwk_generate("EC", "P-256", 0, st);
+      key->alg = "ECDH-ES+A256KW";
+      break;
+    case SS_KEY_X25519:
+      key->jwk = ss_jwk_generate("OKP", "X25519", 0, st);
+      key->alg = "ECDH-ES+A256KW";
+      break;
+    case SS_KEY_RSA_4096:
+      key->jwk = ss_jwk_generate("RSA", NULL, 4096, st);
+      key->alg = "RSA-OAEP-256";
+      break;
+    default:
+      // Options were validated; an unknown type cannot reach here.
+      ss_status_set(st, GRPC_STATUS_INTERNAL, "unknown key type %d",
+                    (int)type);
+      goto err;
+  }
+  if (key->jwk == NULL) {
+    ss_status_prefix(st, "making the client's key pair: ");
+    goto err;
+  }
+  pub = ss_jwk_public(key->jwk, st);
+  if (pub == NULL) {
+    goto err;
+  }
+  key->public_json = ss_jwk_to_json(pub, 0, st);
+  if (key->public_json == NULL) {
+    goto err;
+  }
+  ss_jwk_free(pub);
+  return key;
+
+err:
+  ss_jwk_free(pub);
+  if (key != NULL) {
+    ss_jwk_free(key->jwk);
+    free(key);
+  }
+  return NULL;
+}
+
+void ss__client_key_release(ss__client_key *key) {
+  if (key == NULL) {
+    return;
+  }
+  if (atomic_fetch_sub(&key->refs, 1) != 1) {
+    return;
+  }
+  ss_jwk_free(key->jwk);
+  free(key->public_json);
+  free(key);
+}
+
+const ss_jwk *ss__client_key_jwk(const ss__client_key *key) {
+  return key->jwk;
+}
+
+const char *ss__client_key_public_json(const ss__client_key *key) {
+  return key->public_json;
+}
+
+const char *ss__client_key_alg(const ss__client_key *key) { return key->alg; }
+
+static int key_is_stale(const ss_client *client, const ss__client_key *key,
+                        int64_t now_s) {
+  return key->uses >= client->rotate_after_queries ||
+         now_s - key->created_s >= (int64_t)client->rotate_after_seconds;
+}
+
+ss__client_key *ss__client_acquire_key(ss_client *client, int64_t now_s,
+                                       ss_status *st) {
+  ss__client_key *old = NULL;
+  // A new key pair is made under the lock: rotation is rare, and a query
+  // must never run on a key past its limits. RSA-4096 makes the other
+  // threads' query starts wait for the generation (up to seconds).
+  pthread_mutex_lock(&client->mu);
+  if (key_is_stale(client, client->key, now_s)) {
+    ss__client_key *fresh = key_new(client->key_type, now_s, st);
+    if (fresh == NULL) {
+      pthread_mutex_unlock(&client->mu);
+      return NULL;
+    }
+    old = client->key;
+    client->key = fresh;
+  }
+  ss__client_key *key = client->key;
+  key->uses++;
+  atomic_fetch_add(&key->refs, 1);
+  pthread_mutex_unlock(&client->mu);
+  // Queries still using the old key hold their own references; the last
+  // one to finish wipes it.
+  ss__client_key_release(old);
+  return key;
+}
+
+// --- Options ---
+
+static const char *const kContentAlgs[] = {
+    "A128GCM",       "A192GCM",       "A256GCM",
+    "A128CBC-HS256", "A192CBC-HS384", "A256CBC-HS512",
+};
+
+static int check_metadata_value(const char *what, const char *value,
+                                ss_status *st) {
+  size_t len = strlen(value);
+  if (len == 0 || len > SS__MAX_METADATA_VALUE) {
+    return ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
+                         "%s is %zu bytes; it must hold 1 to %d", what, len,
+                         SS__MAX_METADATA_VALUE);
+  }
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)value[i];
+    if (c < 0x20 || c > 0x7e) {
+      return ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
+                           "%s holds a byte 0x%02x at offset %zu; gRPC "
+                           "metadata allows printable ASCII only",
+                           what, c, i);
+    }
+  }
+  return 1;
+}
+
+static int validate_options(const ss_client_options *options, ss_status *st) {
+  if (options == NULL) {
+    return ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
+                         "options are NULL; call ss_client_options_init");
+  }
+  if (options->target == NULL || options->target[0] == '\0') {
+    return ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
+                         "target is empty; set it to the server's or "
+                         "proxy's \"host:port\"");
+  }
+  if ((unsigned)options->key_type > (unsigned)SS_KEY_RSA_4096) {
+    return ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
+                         "key_type %d is unknown; use SS_KEY_EC_P256, "
+                         "SS_KEY_X25519 or SS_KEY_RSA_4096",
+                         (int)options->key_type);
+  }
+  if (options->content_alg != NULL) {
+    int known = 0;
+    for (size_t i = 0; i < sizeof(kContentAlgs) / sizeof(kContentAlgs[0]);
+         i++) {
+      known |= strcmp(options->content_alg, kContentAlgs[i]) == 0;
+    }
+    if (!known) {
+      return ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
+                           "content_alg is not supported; use A128GCM, "
+                           "A192GCM, A256GCM, A128CBC-HS256, A192CBC-HS384 "
+                           "or A256CBC-HS512");
+    }
+  }
+  int tls = options->use_tls || options->tls_ca_file != NULL;
+  if (!tls && (options->tls_cert_file != NULL ||
+               options->tls_key_file != NULL ||
+               options->tls_server_name != NULL)) {
+    return ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
+                         "a TLS client certificate, key or server name is "
+                         "set but TLS is off; set use_tls or tls_ca_file");
+  }
+  if ((options->tls_cert_file == NULL) != (options->tls_key_file == NULL)) {
+    return ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
+                         "mutual TLS needs both tls_cert_file and "
+                         "tls_key_file");
+  }
+  if (options->tls_server_name != NULL &&
+      !check_metadata_value("tls_server_name", options->tls_server_name,
+                            st)) {
+    return 0;
+  }
+  if (options->route != NULL && !check_metadata_value("route", options->route,
+                                                      st)) {
+    return 0;
+  }
+  if (options->auth_token != NULL &&
+      !check_metadata_value("auth_token", options->auth_token, st)) {
+    return 0;
+  }
+  if (options->max_message_bytes > (size_t)INT_MAX) {
+    return ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
+                         "max_message_bytes is %zu; gRPC accepts at most %d",
+                         options->max_message_bytes, INT_MAX);
+  }
+  return 1;
+}
+
+// read_small_file reads all of |path| (at most SS__MAX_TLS_FILE_BYTES) into
+// a new NUL-terminated buffer. Returns 1, or 0 with INVALID_ARGUMENT naming
+// |what| and the file.
+static int read_small_file(const char *what, const char *path, char **out,
+                           size_t *out_len, ss_status *st) {
+  *out = NULL;
+  *out_len = 0;
+  ss_buf buf;
+  ss_buf_init(&buf, SS__MAX_TLS_FILE_BYTES);
+  FILE *f = fopen(path, "rb");
+  if (f == NULL) {
+    return ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
+                         "%s %s cannot be read: %s", what, path,
+                         strerror(errno));
+  }
+  uint8_t chunk[4096];
+  size_t n;
+  while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+    if (!ss_buf_append(&buf, chunk, n)) {
+      break;
+    }
+  }
+  int read_failed = ferror(f);
+  fclose(f);
+  OPENSSL_cleanse(chunk, sizeof(chunk));
+  if (buf.failed || read_failed) {
+    ss_buf_cleanup(&buf);
+    return ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
+                         "%s %s cannot be read or is larger than %d bytes",
+                         what, path, SS__MAX_TLS_FILE_BYTES);
+  }
+  uint8_t *data;
+  size_t len;
+  if (!ss_buf_nul_terminate(&buf) || !ss_buf_release(&buf, &data, &len)) {
+    ss_buf_cleanup(&buf);
+    return ss_status_set(st, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+  }
+  *out = (char *)data;
+  *out_len = len;
+  return 1;
+}
+
+static void free_secret(char *data, size_t len) {
+  if (data != NULL) {
+    OPENSSL_cleanse(data, len);
+    free(data);
+  }
+}
+
+// passphrase_refused makes PEM_read_bio_PrivateKey fail on an encrypted key
+// instead of prompting on the terminal.
+static int passphrase_refused(char *buf, int size, int rwflag, void *u) {
+  (void)buf;
+  (void)size;
+  (void)rwflag;
+  (void)u;
+  return -1;
+}
+
+// check_tls_files parses the PEM data gRPC will be given, so that a wrong
+// file fails here with a clear message instead of as a lame channel at the
+// first call.
+static int check_tls_files(const ss_client_options *options, const char *roots,
+                           size_t roots_len, const char *cert,
+                           size_t cert_len, const char *key, size_t key_len,
+                           ss_status *st) {
+  X509 *x509 = NULL;
+  EVP_PKEY *pkey = NULL;
+  BIO *bio = NULL;
+  int ok = 0;
+  if (roots != NULL) {
+    bio = BIO_new_mem_buf(roots, (int)roots_len);
+    x509 = bio != NULL ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+    if (x509 == NULL) {
+      ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
+                    "tls_ca_file %s holds no PEM certificate",
+                    options->tls_ca_file);
+      goto done;
+    }
+    X509_free(x509);
+    x509 = NULL;
+    BIO_free(bio);
+    bio = NULL;
+  }
+  if (cert != NULL) {
+    bio = BIO_new_mem_buf(cert, (int)cert_len);
+    x509 = bio != NULL ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+    if (x509 == NULL) {
+      ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
+                    "tls_cert_file %s holds no PEM certificate",
+                    options->tls_cert_file);
+      goto done;
+    }
+    BIO_free(bio);
+    bio = BIO_new_mem_buf(key, (int)key_len);
+    pkey = bio != NULL ? PEM_read_bio_PrivateKey(bio, NULL, passphrase_refused,
+                                                 NULL)
+                       : NULL;
+    if (pkey == NULL) {
+      ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
+                    "tls_key_file %s holds no unencrypted PEM private key",
+                    options->tls_key_file);
+      goto done;
+    }
+    if (X509_check_private_key(x509, pkey) != 1) {
+      ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
+                    "tls_key_file %s does not match the certificate in %s",
+                    options->tls_key_file, options->tls_cert_file);
+      goto done;
+    }
+  }
+  ok = 1;
+
+done:
+  // Parse failures leave entries on OpenSSL's error queue; the status
+  // already says what happened.
+  ERR_clear_error();
+  EVP_PKEY_free(pkey);
+  X509_free(x509);
+  BIO_free(bio);
+  return ok;
+}
+
+// The TLS files, read and checked before gRPC is started.
+typedef struct tls_files {
+  char *roots;  // NULL: gRPC's default roots
+  size_t roots_len;
+  char *cert;   // NULL: no client certificate
+  size_t cert_len;
+  char *key;    // secret; wiped when freed
+  size_t key_len;
+} tls_files;
+
+static void tls_files_cleanup(tls_files *files) {
+  free(files->roots);
+  free(files->cert);
+  free_secret(files->key, files->key_len);
+  memset(files, 0, sizeof(*files));
+}
+
+static int tls_files_load(tls_files *files, const ss_client_options *options,
+                          ss_status *st) {
+  memset(files, 0, sizeof(*files));
+  if ((options->tls_ca_file != NULL &&
+       !read_small_file("tls_ca_file", options->tls_ca_file, &files->roots,
+                        &files->roots_len, st)) ||
+      (options->tls_cert_file != NULL &&
+       !read_small_file("tls_cert_file", options->tls_cert_file, &files->cert,
+                        &files->cert_len, st)) ||
+      (options->tls_key_file != NULL &&
+       !read_small_file("tls_key_file", options->tls_key_file, &files->key,
+                        &files->key_len, st)) ||
+      !check_tls_files(options, files->roots, files->roots_len, files->cert,
+                       files->cert_len, files->key, files->key_len, st)) {
+    tls_files_cleanup(files);
+    return 0;
+  }
+  return 1;
+}
+
+// make_credentials returns TLS credentials when |tls|, else insecure ones.
+// gRPC copies the PEM strings. NULL roots: gRPC's default roots
+// (GRPC_DEFAULT_SSL_ROOTS_FILE_PATH or its bundled set).
+static grpc_channel_credentials *make_credentials(int tls,
+                                                  const tls_files *files,
+                                                  ss_status *st) {
+  grpc_channel_credentials *creds;
+  if (!tls) {
+    creds = grpc_insecure_credentials_create();
+  } else {
+    grpc_ssl_pem_key_cert_pair pair = {.private_key = files->key,
+                                       .cert_chain = files->cert};
+    creds = grpc_ssl_credentials_create(
+        files->roots, files->cert != NULL ? &pair : NULL, NULL, NULL);
+  }
+  if (creds == NULL) {
+    ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
+                  "gRPC refused the channel credentials");
+  }
+  return creds;
+}
+
+static char *copy_string(const char *s, ss_status *st) {
+  if (s == NULL) {
+    return NULL;
+  }
+  char *out = strdup(s);
+  if (out == NULL) {
+    ss_status_set(st, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+  }
+  return out;
+}
+
+ss_client *ss_client_new(const ss_client_options *options, ss_error *err) {
+  ss_status st;
+  ss_status_init(&st);
+  error_clear(err);
+  ss_client *client = NULL;
+  grpc_channel_credentials *creds = NULL;
+  tls_files files;
+  memset(&files, 0, sizeof(files));
+  if (!validate_options(options, &st)) {
+    goto err;
+  }
+  client = calloc(1, sizeof(*client));
+  if (client == NULL) {
+    ss_status_set(&st, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+    goto err;
+  }
+  if (pthread_mutex_init(&client->mu, NULL) != 0) {
+    ss_status_set(&st, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                  "cannot make a mutex");
+    goto err;
+  }
+  client->mu_initialized = 1;
+  client->key_type = options->key_type;
+  client->compact = options->compact != 0;
+  client->compress = options->compress != 0;
+  client->rotate_after_queries = options->rotate_after_queries != 0
+                                     ? options->rotate_after_queries
+                                     : SS__DEFAULT_ROTATE_AFTER_QUERIES;
+  client->rotate_after_seconds = options->rotate_after_seconds != 0
+                                     ? options->rotate_after_seconds
+                                     : SS__DEFAULT_ROTATE_AFTER_SECONDS;
+  client->max_message_bytes = options->max_message_bytes != 0
+                                  ? options->max_message_bytes
+                                  : SS__DEFAULT_MAX_MESSAGE_BYTES;
+  client->content_alg = copy_string(
+      options->content_alg != NULL ? options->content_alg
+                                   : SS_STREAM_DEFAULT_CONTENT_ALG,
+      &st);
+  if (client->content_alg == NULL) {
+    goto err;
+  }
+  if (options->route != NULL &&
+      (client->route = copy_string(options->route, &st)) == NULL) {
+    goto err;
+  }
+  if (options->auth_token != NULL) {
+    size_t len = strlen("Bearer ") + strlen(options->auth_token) + 1;
+    client->authorization = malloc(len);
+    if (client->authorization == NULL) {
+      ss_status_set(&st, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+      goto err;
+    }
+    snprintf(client->authorization, len, "Bearer %s", options->auth_token);
+  }
+  client->key = key_new(client->key_type, monotonic_seconds(), &st);
+  if (client->key == NULL) {
+    goto err;
+  }
+  // TLS files are read and checked before gRPC starts its threads.
+  int tls = options->use_tls || options->tls_ca_file != NULL;
+  if (tls && !tls_files_load(&files, options, &st)) {
+    goto err;
+  }
+  grpc_init();
+  client->grpc_initialized = 1;
+  creds = make_credentials(tls, &files, &st);
+  tls_files_cleanup(&files);
+  if (creds == NULL) {
+    goto err;
+  }
+  grpc_arg args[4];
+  size_t num_args = 0;
+  args[num_args].type = GRPC_ARG_INTEGER;
+  args[num_args].key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
+  args[num_args].value.integer = (int)client->max_message_bytes;
+  num_args++;
+  // Memory must stay bounded however long the result: gRPC's bandwidth
+  // probing grows the receive window (and what it buffers) as a stream
+  // goes on, so it is off, and a fixed window keeps a full pipe instead.
+  args[num_args].type = GRPC_ARG_INTEGER;
+  args[num_args].key = (char *)GRPC_ARG_HTTP2_BDP_PROBE;
+  args[num_args].value.integer = 0;
+  num_args++;
+  args[num_args].type = GRPC_ARG_INTEGER;
+  args[num_args].key = (char *)GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES;
+  args[num_args].value.integer = SS_CLIENT_RECEIVE_WINDOW;
+  num_args++;
+  if (options->tls_server_name != NULL) {
+    args[num_args].type = GRPC_ARG_STRING;
+    args[num_args].key = (char *)GRPC_SSL_TARGET_NAME_OVERRIDE_ARG;
+    args[num_args].value.string = (char *)options->tls_server_name;
+    num_args++;
+  }
+  grpc_channel_args channel_args = {.num_args = num_args, .args = args};
+  // Never NULL: bad settings make a lame channel whose calls fail with a
+  // status saying why.
+  client->channel = grpc_channel_create(options->target, creds, &channel_args);
+  grpc_channel_credentials_release(creds);
+  return client;
+
+err:
+  tls_files_cleanup(&files);
+  ss_client_free(client);
+  error_from_status(err, &st);
+  return NULL;
+}
+
+void ss_client_free(ss_client *client) {
+  if (client == NULL) {
+    return;
+  }
+  if (client->channel != NULL) {
+    grpc_channel_destroy(client->channel);
+  }
+  ss__client_key_release(client->key);
+  free(client->content_alg);
+  free(client->route);
+  if (client->authorization != NULL) {
+    OPENSSL_cleanse(client->authorization, strlen(client->authorization));
+    free(client->authorization);
+  }
+  if (client->mu_initialized) {
+    pthread_mutex_destroy(&client->mu);
+  }
+  if (client->grpc_initialized) {
+    grpc_shutdown();
+  }
+  free(client);
+}
+
+// --- Decoding the stream's payloads ---
+
+static Sealstream__V1__Column__DataCase data_case_for(ss_column_type type) {
+  switch (type) {
+    case SS_COLUMN_INT64:
+      return SEALSTREAM__V1__COLUMN__DATA_INT64_DATA;
+    case SS_COLUMN_DOUBLE:
+      return SEALSTREAM__V1__COLUMN__DATA_DOUBLE_DATA;
+    case SS_COLUMN_BOOL:
+      return SEALSTREAM__V1__COLUMN__DATA_BOOL_DATA;
+    case SS_COLUMN_STRING:
+      return SEALSTREAM__V1__COLUMN__DATA_STRING_DATA;
+    case SS_COLUMN_BYTES:
+      return SEALSTREAM__V1__COLUMN__DATA_BYTES_DATA;
+    case SS_COLUMN_TIMESTAMP:
+      return SEALSTREAM__V1__COLUMN__DATA_TIMESTAMP_DATA;
+  }
+  return SEALSTREAM__V1__COLUMN__DATA__NOT_SET;
+}
+
+// column_values returns how many values |column| holds in the member its
+// data case names, or SIZE_MAX when that member is missing.
+static size_t column_values(const Sealstream__V1__Column *column) {
+  switch (column->data_case) {
+    case SEALSTREAM__V1__COLUMN__DATA_INT64_DATA:
+      return column->int64_data != NULL ? column->int64_data->n_data
+                                        : SIZE_MAX;
+    case SEALSTREAM__V1__COLUMN__DATA_DOUBLE_DATA:
+      return column->double_data != NULL ? column->double_data->n_data
+                                         : SIZE_MAX;
+    case SEALSTREAM__V1__COLUMN__DATA_BOOL_DATA:
+      return column->bool_data != NULL ? column->bool_data->n_data
+                                       : SIZE_MAX;
+    case SEALSTREAM__V1__COLUMN__DATA_STRING_DATA:
+      if (column->string_data == NULL) {
+        return SIZE_MAX;
+      }
+      for (size_t i = 0; i < column->string_data->n_data; i++) {
+        // protobuf-c fills every element; checked since accessors
+        // dereference them.
+        if (column->string_data->data[i] == NULL) {
+          return SIZE_MAX;
+        }
+      }
+      return column->string_data->n_data;
+    case SEALSTREAM__V1__COLUMN__DATA_BYTES_DATA:
+      return column->bytes_data != NULL ? column->bytes_data->n_data
+                                        : SIZE_MAX;
+    case SEALSTREAM__V1__COLUMN__DATA_TIMESTAMP_DATA:
+      return column->timestamp_data != NULL ? column->timestamp_data->n_data
+                                            : SIZE_MAX;
+    default:
+      return SIZE_MAX;
+  }
+}
+
+static int check_schema(const Sealstream__V1__Schema *schema, ss_status *st) {
+  if (schema == NULL) {
+    return ss_status_set(st, GRPC_STATUS_DATA_LOSS,
+                         "message 0: the schema is missing");
+  }
+  for (size_t i = 0; i < schema->n_columns; i++) {
+    const Sealstream__V1__ColumnSchema *column = schema->columns[i];
+    if (column == NULL || column->name == NULL) {
+      return ss_status_set(st, GRPC_STATUS_DATA_LOSS,
+                           "message 0: schema column %zu is missing", i);
+    }
+    if (data_case_for((ss_column_type)column->type) ==
+        SEALSTREAM__V1__COLUMN__DATA__NOT_SET) {
+      return ss_status_set(st, GRPC_STATUS_DATA_LOSS,
+                           "message 0: schema column %zu has unknown type "
+                           "%d; the server speaks a newer protocol",
+                           i, (int)column->type);
+    }
+  }
+  return 1;
+}
+
+// check_batch checks that every column of |rows| holds num_rows values of
+// the schema's type (and num_rows null flags, or none), so accessors can
+// index by row without further checks.
+static int check_batch(const ss_query *query,
+                       const Sealstream__V1__RowBatch *rows,
+                       unsigned long long position, ss_status *st) {
+  const Sealstream__V1__Schema *schema = query->schema->schema;
+  if (rows == NULL) {
+    return ss_status_set(st, GRPC_STATUS_DATA_LOSS,
+                         "message %llu: the batch is missing", position);
+  }
+  if (rows->n_columns != schema->n_columns) {
+    return ss_status_set(st, GRPC_STATUS_DATA_LOSS,
+                         "message %llu: the batch has %zu columns; the "
+                         "schema has %zu",
+                         position, rows->n_columns, schema->n_columns);
+  }
+  if (rows->num_rows > SIZE_MAX ||
+      (schema->n_columns == 0 && rows->num_rows != 0)) {
+    return ss_status_set(st, GRPC_STATUS_DATA_LOSS,
+                         "message %llu: the batch claims %llu rows that its "
+                         "columns do not hold",
+                         position, (unsigned long long)rows->num_rows);
+  }
+  size_t num_rows = (size_t)rows->num_rows;
+  for (size_t i = 0; i < rows->n_columns; i++) {
+    const Sealstream__V1__Column *column = rows->columns[i];
+    if (column == NULL) {
+      return ss_status_set(st, GRPC_STATUS_DATA_LOSS,
+                           "message %llu: column %zu is missing", position,
+                           i);
+    }
+    ss_column_type type = (ss_column_type)schema->columns[i]->type;
+    if (column->data_case != data_case_for(type)) {
+      return ss_status_set(st, GRPC_STATUS_DATA_LOSS,
+                           "message %llu: column %zu holds data of another "
+                           "type than its schema's (%d)",
+                           position, i, (int)type);
+    }
+    size_t values = column_values(column);
+    if (values != num_rows) {
+      if (values == SIZE_MAX) {
+        return ss_status_set(st, GRPC_STATUS_DATA_LOSS,
+                             "message %llu: column %zu has no values",
+                             position, i);
+      }
+      return ss_status_set(st, GRPC_STATUS_DATA_LOSS,
+                           "message %llu: column %zu holds %zu values for "
+                           "%zu rows",
+                           position, i, values, num_rows);
+    }
+    if (column->n_nulls != 0 && column->n_nulls != num_rows) {
+      return ss_status_set(st, GRPC_STATUS_DATA_LOSS,
+                           "message %llu: column %zu has %zu null flags for "
+                           "%zu rows",
+                           position, i, column->n_nulls, num_rows);
+    }
+  }
+  return 1;
+}
+
+static void release_current(ss_query *query) {
+  if (query->current != NULL) {
+    sealstream__v1__stream_payload__free_unpacked(query->current,
+                                                  &query->allocator);
+    query->current = NULL;
+  }
+  memset(&query->batch, 0, sizeof(query->batch));
+}
+
+int ss__query_take_payload(ss_query *query, const uint8_t *payload,
+                           size_t payload_len, int final,
+                           const ss_batch **out_batch, ss_status *st) {
+  *out_batch = NULL;
+  release_current(query);
+  unsigned long long position = (unsigned long long)query->messages++;
+  Sealstream__V1__StreamPayload *msg = sealstream__v1__stream_payload__unpack(
+      &query->allocator, payload_len, payload);
+  if (msg == NULL) {
+    ss_status_set(st, GRPC_STATUS_DATA_LOSS,
+                  "message %llu: the plaintext is not a StreamPayload",
+                  position);
+    return -1;
+  }
+  if (query->schema == NULL) {
+    if (msg->payload_case != SEALSTREAM__V1__STREAM_PAYLOAD__PAYLOAD_SCHEMA) {
+      ss_status_set(st, GRPC_STATUS_DATA_LOSS,
+                    "message %llu: expected the schema, got payload kind %d",
+                    position, (int)msg->payload_case);
+      goto err;
+    }
+    if (final) {
+      ss_status_set(st, GRPC_STATUS_DATA_LOSS,
+                    "message %llu: the stream ended at its schema, without "
+                    "the server's totals",
+                    position);
+      goto err;
+    }
+    if (!check_schema(msg->schema, st)) {
+      goto err;
+    }
+    query->schema = msg;
+    return 1;
+  }
+  switch (msg->payload_case) {
+    case SEALSTREAM__V1__STREAM_PAYLOAD__PAYLOAD_BATCH:
+      if (final) {
+        ss_status_set(st, GRPC_STATUS_DATA_LOSS,
+                      "message %llu: the final message is a batch, not the "
+                      "server's totals",
+                      position);
+        goto err;
+      }
+      if (!check_batch(query, msg->batch, position, st)) {
+        goto err;
+      }
+      query->current = msg;
+      query->batch.rows = msg->batch;
+      query->batch.schema = query->schema->schema;
+      query->batch.num_rows = (size_t)msg->batch->num_rows;
+      query->batch.num_columns = msg->batch->n_columns;
+      query->rows += msg->batch->num_rows;
+      query->batches++;
+      *out_batch = &query->batch;
+      return 1;
+    case SEALSTREAM__V1__STREAM_PAYLOAD__PAYLOAD_STATS: {
+      const Sealstream__V1__QueryStats *stats = msg->stats;
+      if (!final) {
+        ss_status_set(st, GRPC_STATUS_DATA_LOSS,
+                      "message %llu: the server's totals came before the "
+                      "end of the stream",
+                      position);
+        goto err;
+      }
+      if (stats == NULL || stats->rows != query->rows ||
+          stats->batches != query->batches) {
+        ss_status_set(st, GRPC_STATUS_DATA_LOSS,
+                      "message %llu: the server reports %llu rows in %llu "
+                      "batches; %llu rows in %llu batches arrived",
+                      position,
+                      stats != NULL ? (unsigned long long)stats->rows : 0ULL,
+                      stats != NULL ? (unsigned long long)stats->batches
+                                    : 0ULL,
+                      (unsigned long long)query->rows,
+                      (unsigned long long)query->batches);
+        goto err;
+      }
+      query->total_rows = stats->rows;
+      query->total_batches = stats->batches;
+      sealstream__v1__stream_payload__free_unpacked(msg, &query->allocator);
+      return 0;
+    }
+    case SEALSTREAM__V1__STREAM_PAYLOAD__PAYLOAD_SCHEMA:
+      ss_status_set(st, GRPC_STATUS_DATA_LOSS,
+                    "message %llu: a second schema", position);
+      goto err;
+    default:
+      ss_status_set(st, GRPC_STATUS_DATA_LOSS,
+                    "message %llu: the payload is empty", position);
+      goto err;
+  }
+
+err:
+  sealstream__v1__stream_payload__free_unpacked(msg, &query->allocator);
+  return -1;
+}
+
+// --- Queries ---
+
+static ss_query *query_alloc(ss_status *st) {
+  ss_query *query = calloc(1, sizeof(*query));
+  if (query == NULL) {
+    ss_status_set(st, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+    return NULL;
+  }
+  grpc_metadata_array_init(&query->initial_md);
+  grpc_metadata_array_init(&query->trailing_md);
+  query->status_details = grpc_empty_slice();
+  atomic_init(&query->cancelled, 0);
+  query->state = QUERY_RUNNING;
+  ss_status_init(&query->error);
+  ss_buf_init(&query->plaintext, 0);
+  query->allocator.alloc = wiping_alloc;
+  query->allocator.free = wiping_free;
+  query->allocator.allocator_data = NULL;
+  return query;
+}
+
+ss_query *ss__query_new_detached(ss_status *st) { return query_alloc(st); }
+
+// run_batch starts |ops| on the query's call and waits for their completion.
+// Returns 1 when they succeeded, 0 when the call failed (its status says
+// why), or -1 with |st| set when the batch could not start (then no
+// completion will come).
+static int run_batch(ss_query *query, const grpc_op *ops, size_t num_ops,
+                     ss_status *st) {
+  grpc_call_error rc =
+      grpc_call_start_batch(query->call, ops, num_ops, &query->tag, NULL);
+  if (rc != GRPC_CALL_OK) {
+    ss_status_set(st, GRPC_STATUS_INTERNAL, "gRPC refused a batch: %s",
+                  grpc_call_error_to_string(rc));
+    return -1;
+  }
+  // The call's deadline, or a cancel, bounds the wait.
+  grpc_event ev = grpc_completion_queue_next(
+      query->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+  if (ev.type != GRPC_OP_COMPLETE || ev.tag != &query->tag) {
+    // Cannot happen: the queue is ours and holds one batch at a time.
+    ss_status_set(st, GRPC_STATUS_INTERNAL,
+                  "unexpected completion-queue event %d", (int)ev.type);
+    return -1;
+  }
+  return ev.success ? 1 : 0;
+}
+
+// status_from_call puts the call's status and details into |st|, keeping printable ASCII
+// only: they come from the server or the proxy and end up on terminals.
+static void status_from_call(ss_query *query, ss_status *st) {
+  char text[SS_STATUS_MSG_MAX];
+  size_t len = GRPC_SLICE_LENGTH(query->status_details);
+  const uint8_t *details = GRPC_SLICE_START_PTR(query->status_details);
+  if (len > sizeof(text) - 1) {
+    len = sizeof(text) - 1;
+  }
+  for (size_t i = 0; i < len; i++) {
+    text[i] = details[i] >= 0x20 && details[i] < 0x7f ? (char)details[i]
+                                                       : '?';
+  }
+  text[len] = '\0';
+  grpc_status_code code = query->status;
+  if (code <= GRPC_STATUS_OK || code > GRPC_STATUS_UNAUTHENTICATED) {
+    code = GRPC_STATUS_UNKNOWN;
+  }
+  if (len == 0) {
+    ss_status_set(st, code, "the server ended the query with %s",
+                  ss_status_code_name(code));
+  } else {
+    ss_status_set(st, code, "%s", text);
+  }
+}
+
+// finish_call receives the call's status. Returns 1 if it is OK, else 0
+// with |st| set to it.
+static int finish_call(ss_query *query, ss_status *st) {
+  if (!query->status_received) {
+    grpc_op op;
+    memset(&op, 0, sizeof(op));
+    op.op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+    op.data.recv_status_on_client.trailing_metadata = &query->trailing_md;
+    op.data.recv_status_on_client.status = &query->status;
+    op.data.recv_status_on_client.status_details = &query->status_details;
+    if (run_batch(query, &op, 1, st) < 0) {
+      return 0;
+    }
+    query->status_received = 1;
+  }
+  if (query->status != GRPC_STATUS_OK) {
+    status_from_call(query, st);
+    return 0;
+  }
+  return 1;
+}
+
+// recv_message reads the next response and opens it into query->plaintext.
+// Returns 1 with |*out_final| set; 0 when the stream ended cleanly (an OK
+// status after the final message); -1 with |st| set: the call's status when
+// it failed, DATA_LOSS when the stream was truncated or a message failed the
+// opener's checks.
+static int recv_message(ss_query *query, int *out_final, ss_status *st) {
+  *out_final = 0;
+  grpc_byte_buffer *buffer = NULL;
+  grpc_op op;
+  memset(&op, 0, sizeof(op));
+  op.op = GRPC_OP_RECV_MESSAGE;
+  op.data.recv_message.recv_message = &buffer;
+  if (run_batch(query, &op, 1, st) < 0) {
+    return -1;
+  }
+  if (buffer == NULL) {
+    // The stream ended or the call failed: the status says which.
+    if (!finish_call(query, st) ||
+        !ss_stream_opener_finish(query->opener, st)) {
+      return -1;
+    }
+    return 0;
+  }
+  grpc_byte_buffer_reader reader;
+  if (!grpc_byte_buffer_reader_init(&reader, buffer)) {
+    grpc_byte_buffer_destroy(buffer);
+    ss_status_set(st, GRPC_STATUS_DATA_LOSS,
+                  "a response could not be decompressed");
+    return -1;
+  }
+  grpc_slice slice = grpc_byte_buffer_reader_readall(&reader);
+  grpc_byte_buffer_reader_destroy(&reader);
+  grpc_byte_buffer_destroy(buffer);
+  size_t len = GRPC_SLICE_LENGTH(slice);
+  query->bytes_received += len;
+  // Ciphertext and the query id in clear: the default allocator will do.
+  Sealstream__V1__QueryResponse *response =
+      sealstream__v1__query_response__unpack(NULL, len,
+                                             GRPC_SLICE_START_PTR(slice));
+  grpc_slice_unref(slice);
+  if (response == NULL) {
+    ss_status_set(st, GRPC_STATUS_DATA_LOSS,
+                  "message %llu: not a QueryResponse",
+                  (unsigned long long)query->messages);
+    return -1;
+  }
+  int ok = ss_stream_opener_open(query->opener, response, &query->plaintext,
+                                 out_final, st);
+  sealstream__v1__query_response__free_unpacked(response, NULL);
+  return ok ? 1 : -1;
+}
+
+// fail_query records |st| as the query's lasting error, stops the call so
+// the server stops working for it, and reports the error in |err|.
+static int fail_query(ss_query *query, ss_status *st, ss_error *err) {
+  if (atomic_load(&query->cancelled)) {
+    // The cancel caused whatever failed.
+    ss_status_set(st, GRPC_STATUS_CANCELLED, "the query was cancelled");
+  }
+  if (ss_status_ok(st)) {
+    // Every failing path sets a status; kept as a safety net.
+    ss_status_set(st, GRPC_STATUS_INTERNAL, "the query failed");
+  }
+  query->state = QUERY_FAILED;
+  query->error = *st;
+  release_current(query);
+  if (query->call != NULL && !query->status_received) {
+    grpc_call_cancel(query->call, NULL);
+  }
+  error_from_status(err, st);
+  return -1;
+}
+
+static grpc_byte_buffer *pack_request(const ss_client *client,
+                                      const ss__client_key *key,
+                                      const char *sql,
+                                      const ss_query_options *options,
+                                      uint8_t *request_id, ss_status *st) {
+  Sealstream__V1__QueryLimits limits = SEALSTREAM__V1__QUERY_LIMITS__INIT;
+  if (options != NULL) {
+    limits.max_rows_per_batch = options->max_rows_per_batch;
+    limits.max_bytes_per_batch = options->max_bytes_per_batch;
+    limits.max_total_rows = options->max_total_rows;
+  }
+  Sealstream__V1__EncryptionOptions encryption =
+      SEALSTREAM__V1__ENCRYPTION_OPTIONS__INIT;
+  encryption.public_jwk = (char *)key->public_json;
+  encryption.key_alg = (char *)key->alg;
+  encryption.content_alg = client->content_alg;
+  encryption.compression =
+      client->compress ? SEALSTREAM__V1__COMPRESSION__COMPRESSION_DEFLATE
+                       : SEALSTREAM__V1__COMPRESSION__COMPRESSION_NONE;
+  encryption.serialization =
+      client->compact ? SEALSTREAM__V1__SERIALIZATION__SERIALIZATION_COMPACT
+                      : SEALSTREAM__V1__SERIALIZATION__SERIALIZATION_PARTS;
+  Sealstream__V1__QueryRequest request = SEALSTREAM__V1__QUERY_REQUEST__INIT;
+  request.query = (char *)sql;
+  request.limits = &limits;
+  request.client_request_id.data = request_id;
+  request.client_request_id.len = SS__REQUEST_ID_LEN;
+  request.encryption = &encryption;
+  size_t len = sealstream__v1__query_request__get_packed_size(&request);
+  grpc_slice slice = grpc_slice_malloc(len);
+  sealstream__v1__query_request__pack(&request, GRPC_SLICE_START_PTR(slice));
+  grpc_byte_buffer *buffer = grpc_raw_byte_buffer_create(&slice, 1);
+  grpc_slice_unref(slice);
+  if (buffer == NULL) {
+    // gRPC aborts on allocation failure; kept for completeness.
+    ss_status_set(st, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+  }
+  return buffer;
+}
+
+ss_query *ss_query_start(ss_client *client, const char *sql,
+                         const ss_query_options *options, ss_error *err) {
+  ss_status st;
+  ss_status_init(&st);
+  error_clear(err);
+  ss_query *query = NULL;
+  grpc_byte_buffer *request = NULL;
+  if (client == NULL || sql == NULL) {
+    ss_status_set(&st, GRPC_STATUS_INVALID_ARGUMENT,
+                  "ss_query_start needs a client and SQL text");
+    goto err;
+  }
+  if (options != NULL && options->timeout_ms < 0) {
+    ss_status_set(&st, GRPC_STATUS_INVALID_ARGUMENT,
+                  "timeout_ms is negative; use 0 for no deadline");
+    goto err;
+  }
+  query = query_alloc(&st);
+  if (query == NULL) {
+    goto err;
+  }
+  query->client = client;
+  query->key = ss__client_acquire_key(client, monotonic_seconds(), &st);
+  if (query->key == NULL) {
+    goto err;
+  }
+  uint8_t request_id[SS__REQUEST_ID_LEN];
+  if (RAND_bytes(request_id, sizeof(request_id)) != 1) {
+    ERR_clear_error();
+    ss_status_set(&st, GRPC_STATUS_INTERNAL,
+                  "the random generator failed to make a request id");
+    goto err;
+  }
+  // A compressed message may inflate up to the same cap as a message.
+  query->opener =
+      ss_stream_opener_new(query->key->jwk, request_id, sizeof(request_id),
+                           client->max_message_bytes, &st);
+  // Messages must come with the algorithms asked for: a downgrade in
+  // transit is refused like any other tampering.
+  if (query->opener == NULL ||
+      !ss_stream_opener_expect_algs(query->opener, query->key->alg,
+                                    client->content_alg, &st)) {
+    goto err;
+  }
+  request = pack_request(client, query->key, sql, options, request_id, &st);
+  if (request == NULL) {
+    goto err;
+  }
+  query->cq = grpc_completion_queue_create_for_next(NULL);
+  gpr_timespec deadline = gpr_inf_future(GPR_CLOCK_REALTIME);
+  if (options != NULL && options->timeout_ms > 0) {
+    deadline = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                            gpr_time_from_millis(options->timeout_ms,
+                                                 GPR_TIMESPAN));
+  }
+  grpc_slice method = grpc_slice_from_static_string(SS__QUERY_METHOD);
+  query->call = grpc_channel_create_call(client->channel, NULL,
+                                         GRPC_PROPAGATE_DEFAULTS, query->cq,
+                                         method, NULL, deadline, NULL);
+  if (query->call == NULL) {
+    ss_status_set(&st, GRPC_STATUS_INTERNAL, "gRPC made no call");
+    goto err;
+  }
+  // Metadata slices borrow the client's strings: they outlive the batch,
+  // which completes before this function returns.
+  grpc_metadata metadata[2];
+  size_t num_metadata = 0;
+  memset(metadata, 0, sizeof(metadata));
+  if (client->route != NULL) {
+    metadata[num_metadata].key =
+        grpc_slice_from_static_string("x-sealstream-route");
+    metadata[num_metadata].value = grpc_slice_from_static_string(client->route);
+    num_metadata++;
+  }
+  if (client->authorization != NULL) {
+    metadata[num_metadata].key = grpc_slice_from_static_string("authorization");
+    metadata[num_metadata].value =
+        grpc_slice_from_static_string(client->authorization);
+    num_metadata++;
+  }
+  grpc_op ops[4];
+  memset(ops, 0, sizeof(ops));
+  ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+  ops[0].data.send_initial_metadata.count = num_metadata;
+  ops[0].data.send_initial_metadata.metadata =
+      num_metadata > 0 ? metadata : NULL;
+  ops[1].op = GRPC_OP_SEND_MESSAGE;
+  ops[1].data.send_message.send_message = request;
+  ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+  ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+  ops[3].data.recv_initial_metadata.recv_initial_metadata = &query->initial_md;
+  // A failed batch (0) means the call failed; the read below then gets no
+  // message and reports the call's status.
+  if (run_batch(query, ops, 4, &st) < 0) {
+    goto err;
+  }
+  grpc_byte_buffer_destroy(request);
+  request = NULL;
+  int final;
+  int got = recv_message(query, &final, &st);
+  if (got <= 0) {
+    if (got == 0) {
+      // Cannot happen: the opener refuses a clean end before the final
+      // message.
+      ss_status_set(&st, GRPC_STATUS_DATA_LOSS, "the stream is empty");
+    }
+    goto err;
+  }
+  const ss_batch *none;
+  if (ss__query_take_payload(query, query->plaintext.data,
+                             query->plaintext.len, final, &none,
+                             &st) != 1) {
+    goto err;
+  }
+  return query;
+
+err:
+  if (request != NULL) {
+    grpc_byte_buffer_destroy(request);
+  }
+  error_from_status(err, &st);
+  ss_query_free(query);
+  return NULL;
+}
+
+int ss_query_next(ss_query *query, const ss_batch **out_batch,
+                  ss_error *err) {
+  ss_status st;
+  ss_status_init(&st);
+  error_clear(err);
+  if (out_batch != NULL) {
+    *out_batch = NULL;
+  }
+  if (query == NULL || out_batch == NULL) {
+    ss_status_set(&st, GRPC_STATUS_INVALID_ARGUMENT,
+                  "ss_query_next needs a query and |out_batch|");
+    error_from_status(err, &st);
+    return -1;
+  }
+  if (query->state == QUERY_DONE) {
+    return 0;
+  }
+  if (query->state == QUERY_FAILED) {
+    error_from_status(err, &query->error);
+    return -1;
+  }
+  if (query->call == NULL) {
+    ss_status_set(&st, GRPC_STATUS_FAILED_PRECONDITION,
+                  "the query has no call");
+    return fail_query(query, &st, err);
+  }
+  if (atomic_load(&query->cancelled)) {
+    return fail_query(query, &st, err);
+  }
+  // The previous batch goes before the next arrives: one batch in memory.
+  release_current(query);
+  int final;
+  int got = recv_message(query, &final, &st);
+  if (got <= 0) {
+    if (got == 0) {
+      // Cannot happen: the final message was not seen yet, so the opener
+      // refuses a clean end.
+      ss_status_set(&st, GRPC_STATUS_DATA_LOSS, "the stream was truncated");
+    }
+    return fail_query(query, &st, err);
+  }
+  int taken = ss__query_take_payload(query, query->plaintext.data,
+                                     query->plaintext.len, final, out_batch,
+                                     &st);
+  if (taken < 0) {
+    return fail_query(query, &st, err);
+  }
+  if (taken == 1) {
+    return 1;
+  }
+  // The totals were the final message: the stream must now end with OK.
+  got = recv_message(query, &final, &st);
+  if (got != 0) {
+    if (got > 0) {
+      // Cannot happen: the opener refuses a message after the final one.
+      ss_status_set(&st, GRPC_STATUS_DATA_LOSS,
+                    "a message followed the final one");
+    }
+    return fail_query(query, &st, err);
+  }
+  query->state = QUERY_DONE;
+  return 0;
+}
+
+void ss_query_cancel(ss_query *query) {
+  if (query == NULL) {
+    return;
+  }
+  atomic_store(&query->cancelled, 1);
+  if (query->call != NULL) {
+    // Thread-safe; completes the pending batch, if any, with a failure.
+    grpc_call_cancel(query->call, NULL);
+  }
+}
+
+void ss_query_free(ss_query *query) {
+  if (query == NULL) {
+    return;
+  }
+  release_current(query);
+  if (query->schema != NULL) {
+    sealstream__v1__stream_payload__free_unpacked(query->schema,
+                                                  &query->allocator);
+  }
+  if (query->call != NULL) {
+    if (!query->status_received) {
+      grpc_call_cancel(query->call, NULL);
+    }
+    grpc_call_unref(query->call);
+  }
+  if (query->cq != NULL) {
+    // No batch is in flight (each is waited for where it starts), so the
+    // drain sees the shutdown event at once.
+    grpc_completion_queue_shutdown(query->cq);
+    for (;;) {
+      grpc_event ev = grpc_completion_queue_next(
+          query->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+      if (ev.type == GRPC_QUEUE_SHUTDOWN) {
+        break;
+      }
+    }
+    grpc_completion_queue_destroy(query->cq);
+  }
+  grpc_metadata_array_destroy(&query->initial_md);
+  grpc_metadata_array_destroy(&query->trailing_md);
+  grpc_slice_unref(query->status_details);
+  ss_stream_opener_free(query->opener);
+  ss__client_key_release(query->key);
+  ss_buf_cleanup(&query->plaintext);
+  free(query);
+}
+
+size_t ss_query_num_columns(const ss_query *query) {
+  return query != NULL && query->schema != NULL
+             ? query->schema->schema->n_columns
+             : 0;
+}
+
+const char *ss_query_column_name(const ss_query *query, size_t column) {
+  if (column >= ss_query_num_columns(query)) {
+    return NULL;
+  }
+  return query->schema->schema->columns[column]->name;
+}
+
+ss_column_type ss_query_column_type(const ss_query *query, size_t column) {
+  if (column >= ss_query_num_columns(query)) {
+    return (ss_column_type)0;
+  }
+  return (ss_column_type)query->schema->schema->columns[column]->type;
+}
+
+const char *ss_query_id(const ss_query *query) {
+  const char *id = query != NULL && query->opener != NULL
+                       ? ss_stream_opener_query_id(query->opener)
+                       : NULL;
+  return id != NULL ? id : "";
+}
+
+uint64_t ss_query_total_rows(const ss_query *query) {
+  return query != NULL ? query->total_rows : 0;
+}
+
+uint64_t ss_query_total_batches(const ss_query *query) {
+  return query != NULL ? query->total_batches : 0;
+}
+
+uint64_t ss_query_bytes_received(const ss_query *query) {
+  return query != NULL ? query->bytes_received : 0;
+}
+
+// --- Batch accessors: check_batch made every index below in range. ---
+
+static const Sealstream__V1__Column *column_at(const ss_batch *batch,
+                                               size_t column, size_t row,
+                                               ss_column_type type) {
+  if (batch == NULL || batch->rows == NULL || column >= batch->num_columns ||
+      row >= batch->num_rows) {
+    return NULL;
+  }
+  if (type != 0 && (ss_column_type)batch->schema->columns[column]->type !=
+                       type) {
+    return NULL;
+  }
+  return batch->rows->columns[column];
+}
+
+size_t ss_batch_num_rows(const ss_batch *batch) {
+  return batch != NULL ? batch->num_rows : 0;
+}
+
+int ss_batch_is_null(const ss_batch *batch, size_t column, size_t row) {
+  const Sealstream__V1__Column *c =
+      column_at(batch, column, row, (ss_column_type)0);
+  return c != NULL && c->n_nulls != 0 && c->nulls[row] != 0;
+}
+
+int64_t ss_batch_int64(const ss_batch *batch, size_t column, size_t row) {
+  const Sealstream__V1__Column *c =
+      column_at(batch, column, row, SS_COLUMN_INT64);
+  return c != NULL ? c->int64_data->data[row] : 0;
+}
+
+double ss_batch_double(const ss_batch *batch, size_t column, size_t row) {
+  const Sealstream__V1__Column *c =
+      column_at(batch, column, row, SS_COLUMN_DOUBLE);
+  return c != NULL ? c->double_data->data[row] : 0.0;
+}
+
+int ss_batch_bool(const ss_batch *batch, size_t column, size_t row) {
+  const Sealstream__V1__Column *c =
+      column_at(batch, column, row, SS_COLUMN_BOOL);
+  return c != NULL && c->bool_data->data[row] != 0;
+}
+
+const char *ss_batch_string(const ss_batch *batch, size_t column, size_t row,
+                            size_t *out_len) {
+  if (out_len != NULL) {
+    *out_len = 0;
+  }
+  const Sealstream__V1__Column *c =
+      column_at(batch, column, row, SS_COLUMN_STRING);
+  if (c == NULL) {
+    return NULL;
+  }
+  const char *s = c->string_data->data[row];
+  if (out_len != NULL) {
+    *out_len = strlen(s);
+  }
+  return s;
+}
+
+const uint8_t *ss_batch_bytes(const ss_batch *batch, size_t column, size_t row,
+                              size_t *out_len) {
+  static const uint8_t kEmpty[1] = {0};
+  if (out_len != NULL) {
+    *out_len = 0;
+  }
+  const Sealstream__V1__Column *c =
+      column_at(batch, column, row, SS_COLUMN_BYTES);
+  if (c == NULL) {
+    return NULL;
+  }
+  const ProtobufCBinaryData *value = &c->bytes_data->data[row];
+  if (out_len != NULL) {
+    *out_len = value->len;
+  }
+  // protobuf-c leaves an empty value's pointer NULL; NULL means an error
+  // here.
+  return value->len > 0 && value->data != NULL ? value->data : kEmpty;
+}
+
+int64_t ss_batch_timestamp(const ss_batch *batch, size_t column, size_t row) {
+  const Sealstream__V1__Column *c =
+      column_at(batch, column, row, SS_COLUMN_TIMESTAMP);
+  return c != NULL ? c->timestamp_data->data[row] : 0;
+}

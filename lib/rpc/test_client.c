@@ -1,0 +1,238 @@
+// Blocking test client on the gRPC core API (see test_client.h). Each call
+// has its own completion queue; waiting for one batch records the others
+// that complete meanwhile.
+#include "lib/rpc/test_client.h"
+
+#include <grpc/grpc_security.h>
+#include <grpc/support/time.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/rpc/buffer.h"
+
+enum { kTagStart = 0, kTagRecv = 1, kTagStatus = 2, kNumTags = 3 };
+
+struct ss_test_call {
+  grpc_completion_queue *cq;
+  grpc_call *call;
+  char tags[kNumTags];    // their addresses are the batches' tags
+  int pending[kNumTags];  // batch started and not yet completed
+  int success[kNumTags];  // the last completion's success bit
+  grpc_metadata_array initial_md;
+  grpc_metadata_array trailing_md;
+  grpc_byte_buffer *request;
+  grpc_byte_buffer *received;
+  grpc_status_code status;
+  grpc_slice status_details;
+  int status_received;
+  int ended;  // a recv returned end of stream
+};
+
+static grpc_channel *channel_new(int port, grpc_channel_credentials *creds,
+                                 const grpc_channel_args *args) {
+  grpc_init();
+  char target[64];
+  snprintf(target, sizeof(target), "127.0.0.1:%d", port);
+  grpc_channel *channel = grpc_channel_create(target, creds, args);
+  grpc_channel_credentials_release(creds);
+  return channel;
+}
+
+grpc_channel *ss_test_channel_new(int port) {
+  grpc_arg arg;
+  memset(&arg, 0, sizeof(arg));
+  arg.type = GRPC_ARG_INTEGER;
+  arg.key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
+  arg.value.integer = 64 * 1024 * 1024;
+  grpc_channel_args args = {1, &arg};
+  return channel_new(port, grpc_insecure_credentials_create(), &args);
+}
+
+grpc_channel *ss_test_channel_new_tls(int port, const char *ca_pem,
+                                      const char *cert_pem, const char *key_pem,
+                                      const char *server_name) {
+  grpc_ssl_pem_key_cert_pair pair = {key_pem, cert_pem};
+  grpc_channel_credentials *creds = grpc_ssl_credentials_create(
+      ca_pem, cert_pem != NULL && key_pem != NULL ? &pair : NULL, NULL, NULL);
+  grpc_arg arg;
+  memset(&arg, 0, sizeof(arg));
+  arg.type = GRPC_ARG_STRING;
+  arg.key = (char *)GRPC_SSL_TARGET_NAME_OVERRIDE_ARG;
+  arg.value.string = (char *)server_name;
+  grpc_channel_args args = {1, &arg};
+  return channel_new(port, creds, &args);
+}
+
+// wait_for pumps the call's queue until batch |which| completed.
+static void wait_for(ss_test_call *c, int which) {
+  while (c->pending[which]) {
+    grpc_event ev = grpc_completion_queue_next(
+        c->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+    if (ev.type != GRPC_OP_COMPLETE) {
+      return;
+    }
+    int tag = (int)((char *)ev.tag - c->tags);
+    c->pending[tag] = 0;
+    c->success[tag] = ev.success;
+  }
+}
+
+static int start(ss_test_call *c, const grpc_op *ops, size_t n, int which) {
+  c->pending[which] = 1;
+  if (grpc_call_start_batch(c->call, ops, n, &c->tags[which], NULL) !=
+      GRPC_CALL_OK) {
+    c->pending[which] = 0;
+    c->success[which] = 0;
+    return 0;
+  }
+  return 1;
+}
+
+ss_test_call *ss_test_call_start(grpc_channel *channel, const char *method,
+                                 const void *request, size_t request_len,
+                                 int64_t timeout_ms) {
+  ss_test_call *c = calloc(1, sizeof(*c));
+  if (c == NULL) {
+    return NULL;
+  }
+  c->cq = grpc_completion_queue_create_for_next(NULL);
+  grpc_metadata_array_init(&c->initial_md);
+  grpc_metadata_array_init(&c->trailing_md);
+  c->status_details = grpc_empty_slice();
+  gpr_timespec deadline =
+      timeout_ms > 0
+          ? gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                         gpr_time_from_millis(timeout_ms, GPR_TIMESPAN))
+          : gpr_inf_future(GPR_CLOCK_MONOTONIC);
+  c->call = grpc_channel_create_call(
+      channel, NULL, GRPC_PROPAGATE_DEFAULTS, c->cq,
+      grpc_slice_from_static_string(method), NULL, deadline, NULL);
+  if (c->call == NULL) {
+    ss_test_call_free(c);
+    return NULL;
+  }
+  grpc_op ops[4];
+  memset(ops, 0, sizeof(ops));
+  size_t n = 0;
+  ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
+  if (request != NULL) {
+    c->request = ss_rpc_buffer_copy(request, request_len, NULL);
+    ops[n].op = GRPC_OP_SEND_MESSAGE;
+    ops[n++].data.send_message.send_message = c->request;
+  }
+  ops[n++].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+  ops[n].op = GRPC_OP_RECV_INITIAL_METADATA;
+  ops[n++].data.recv_initial_metadata.recv_initial_metadata = &c->initial_md;
+  if (!start(c, ops, n, kTagStart)) {
+    ss_test_call_free(c);
+    return NULL;
+  }
+  grpc_op status_op;
+  memset(&status_op, 0, sizeof(status_op));
+  status_op.op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+  status_op.data.recv_status_on_client.trailing_metadata = &c->trailing_md;
+  status_op.data.recv_status_on_client.status = &c->status;
+  status_op.data.recv_status_on_client.status_details = &c->status_details;
+  if (!start(c, &status_op, 1, kTagStatus)) {
+    ss_test_call_free(c);
+    return NULL;
+  }
+  return c;
+}
+
+int ss_test_call_recv(ss_test_call *c, ss_buf *out) {
+  ss_buf_reset(out);
+  if (c->ended) {
+    return 0;
+  }
+  wait_for(c, kTagStart);
+  grpc_op op;
+  memset(&op, 0, sizeof(op));
+  op.op = GRPC_OP_RECV_MESSAGE;
+  op.data.recv_message.recv_message = &c->received;
+  if (!start(c, &op, 1, kTagRecv)) {
+    c->ended = 1;
+    return 0;
+  }
+  wait_for(c, kTagRecv);
+  if (c->received == NULL) {
+    c->ended = 1;
+    return 0;
+  }
+  int ok = ss_rpc_buffer_read(c->received, out, NULL);
+  grpc_byte_buffer_destroy(c->received);
+  c->received = NULL;
+  if (!ok) {
+    c->ended = 1;
+  }
+  return ok;
+}
+
+grpc_status_code ss_test_call_status(ss_test_call *c, char *details,
+                                     size_t details_len) {
+  wait_for(c, kTagStart);
+  wait_for(c, kTagRecv);
+  wait_for(c, kTagStatus);
+  c->status_received = 1;
+  if (details != NULL && details_len > 0) {
+    size_t len = GRPC_SLICE_LENGTH(c->status_details);
+    if (len >= details_len) {
+      len = details_len - 1;
+    }
+    memcpy(details, GRPC_SLICE_START_PTR(c->status_details), len);
+    details[len] = '\0';
+  }
+  return c->status;
+}
+
+void ss_test_call_cancel(ss_test_call *c) { grpc_call_cancel(c->call, NULL); }
+
+void ss_test_call_free(ss_test_call *c) {
+  if (c == NULL) {
+    return;
+  }
+  if (c->call != NULL) {
+    if (!c->status_received) {
+      grpc_call_cancel(c->call, NULL);
+    }
+    for (int i = 0; i < kNumTags; i++) {
+      wait_for(c, i);
+    }
+    grpc_call_unref(c->call);
+  }
+  grpc_completion_queue_shutdown(c->cq);
+  while (grpc_completion_queue_next(c->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC),
+                                    NULL)
+             .type != GRPC_QUEUE_SHUTDOWN) {
+  }
+  grpc_completion_queue_destroy(c->cq);
+  if (c->request != NULL) {
+    grpc_byte_buffer_destroy(c->request);
+  }
+  if (c->received != NULL) {
+    grpc_byte_buffer_destroy(c->received);
+  }
+  grpc_metadata_array_destroy(&c->initial_md);
+  grpc_metadata_array_destroy(&c->trailing_md);
+  grpc_slice_unref(c->status_details);
+  free(c);
+}
+
+grpc_status_code ss_test_unary(grpc_channel *channel, const char *method,
+                               const void *request, size_t request_len,
+                               ss_buf *response, char *details,
+                               size_t details_len, int64_t timeout_ms) {
+  ss_test_call *c =
+      ss_test_call_start(channel, method, request, request_len, timeout_ms);
+  if (c == NULL) {
+    if (details != NULL && details_len > 0) {
+      snprintf(details, details_len, "test client: cannot start the call");
+    }
+    return GRPC_STATUS_INTERNAL;
+  }
+  ss_test_call_recv(c, response);
+  grpc_status_code code = ss_test_call_status(c, details, details_len);
+  ss_test_call_free(c);
+  return code;
+}
