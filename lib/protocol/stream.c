@@ -281,8 +281,10 @@ static int decrypt_response(ss_stream_opener *opener,
       return ss_jwe_decryptor_open(opener->decryptor, out, &parts, st);
     }
     case SEALSTREAM__V1__QUERY_RESPONSE__MESSAGE_PLAINTEXT:
-      return ss_status_set(st, GRPC_STATUS_FAILED_PRECONDITION,
-                           "the server sent plaintext to an encrypted request");
+      // The server never answers an encrypted request in clear: someone on
+      // the way did.
+      return ss_status_set(st, GRPC_STATUS_DATA_LOSS,
+                           "a plaintext message in an encrypted stream");
     default:
       return ss_status_set(st, GRPC_STATUS_DATA_LOSS,
                            "response carries no message");
@@ -378,7 +380,7 @@ int ss_stream_opener_open(ss_stream_opener *opener,
   }
   if (!decrypt_response(opener, response, out, st)) {
     opener->failed = 1;
-    if (st != NULL && st->code != GRPC_STATUS_FAILED_PRECONDITION) {
+    if (st != NULL) {
       // Whatever the JWE layer found, the stream was altered in transit.
       st->code = GRPC_STATUS_DATA_LOSS;
     }

@@ -91,7 +91,7 @@ void ss_stream_opener_free(ss_stream_opener *opener);
 // message. Every message after the first must reuse the first one's CEK: a
 // message encrypted to the client's public key by anyone else is refused.
 // After a failure the stream cannot continue: every later call fails. A
-// plaintext response is refused (FAILED_PRECONDITION).
+// plaintext response is refused like any other tampering.
 int ss_stream_opener_open(ss_stream_opener *opener,
                           const Sealstream__V1__QueryResponse *response,
                           ss_buf *out, int *out_final, ss_status *st);
