@@ -436,6 +436,26 @@ static int passphrase_refused(char *buf, int size, int rwflag, void *u) {
   return -1;
 }
 
+// read_pem_certificate parses the first PEM certificate in the |pem_len|
+// bytes of |pem|. Returns it (free with X509_free), or NULL.
+static X509 *read_pem_certificate(const char *pem, size_t pem_len) {
+  BIO *bio = BIO_new_mem_buf(pem, (int)pem_len);
+  X509 *x509 = bio != NULL ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+  BIO_free(bio);
+  return x509;
+}
+
+// read_pem_private_key parses the first unencrypted PEM private key in the
+// |pem_len| bytes of |pem|. Returns it (free with EVP_PKEY_free), or NULL.
+static EVP_PKEY *read_pem_private_key(const char *pem, size_t pem_len) {
+  BIO *bio = BIO_new_mem_buf(pem, (int)pem_len);
+  EVP_PKEY *pkey =
+      bio != NULL ? PEM_read_bio_PrivateKey(bio, NULL, passphrase_refused, NULL)
+                  : NULL;
+  BIO_free(bio);
+  return pkey;
+}
+
 // check_tls_files parses the PEM data gRPC will be given, so that a wrong
 // file fails here with a clear message instead of as a lame channel at the
 // first call.
@@ -445,11 +465,9 @@ static int check_tls_files(const ss_client_options *options, const char *roots,
                            ss_status *st) {
   X509 *x509 = NULL;
   EVP_PKEY *pkey = NULL;
-  BIO *bio = NULL;
   int ok = 0;
   if (roots != NULL) {
-    bio = BIO_new_mem_buf(roots, (int)roots_len);
-    x509 = bio != NULL ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+    x509 = read_pem_certificate(roots, roots_len);
     if (x509 == NULL) {
       ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
                     "tls_ca_file %s holds no PEM certificate",
@@ -458,23 +476,16 @@ static int check_tls_files(const ss_client_options *options, const char *roots,
     }
     X509_free(x509);
     x509 = NULL;
-    BIO_free(bio);
-    bio = NULL;
   }
   if (cert != NULL) {
-    bio = BIO_new_mem_buf(cert, (int)cert_len);
-    x509 = bio != NULL ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+    x509 = read_pem_certificate(cert, cert_len);
     if (x509 == NULL) {
       ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
                     "tls_cert_file %s holds no PEM certificate",
                     options->tls_cert_file);
       goto done;
     }
-    BIO_free(bio);
-    bio = BIO_new_mem_buf(key, (int)key_len);
-    pkey = bio != NULL ? PEM_read_bio_PrivateKey(bio, NULL, passphrase_refused,
-                                                 NULL)
-                       : NULL;
+    pkey = read_pem_private_key(key, key_len);
     if (pkey == NULL) {
       ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
                     "tls_key_file %s holds no unencrypted PEM private key",
@@ -496,7 +507,6 @@ done:
   ERR_clear_error();
   EVP_PKEY_free(pkey);
   X509_free(x509);
-  BIO_free(bio);
   return ok;
 }
 

@@ -527,12 +527,55 @@ static ss_client *client_for(const fake_server *fs,
   return client;
 }
 
+// start_scripted_query plays |steps| (|num_steps| of them) on the fake
+// server and starts "SELECT 1" with |query_options| (NULL: defaults) through
+// a new client of it made with |options| (NULL: defaults). Fails the test
+// unless the query starts. The caller frees the query, then |*out_client|.
+static ss_query *start_scripted_query(fake_server *fs, const step *steps,
+                                      size_t num_steps,
+                                      ss_client_options *options,
+                                      const ss_query_options *query_options,
+                                      ss_client **out_client) {
+  start_script(fs, steps, num_steps);
+  *out_client = client_for(fs, options);
+  ss_error err;
+  ss_query *query =
+      ss_query_start(*out_client, "SELECT 1", query_options, &err);
+  if (query == NULL) {
+    fail_msg("start: %s: %s", ss_error_code_name(err.code), err.message);
+  }
+  return query;
+}
+
 static void expect_error(const ss_error *err, int code, const char *fragment) {
   if (err->code != code || strstr(err->message, fragment) == NULL) {
     fail_msg("got %s: %s; want %s mentioning \"%s\"",
              ss_error_code_name(err->code), err->message,
              ss_error_code_name(code), fragment);
   }
+}
+
+// expect_stream_fails plays |steps| (|num_steps| of them) to a query
+// through a client made with |options| (NULL: defaults) and expects
+// |num_batches| batches, then ss_query_next failing with |code| and a message
+// mentioning |fragment| ("" for any message), with no batch handed out.
+static void expect_stream_fails(fake_server *fs, const step *steps,
+                                size_t num_steps, ss_client_options *options,
+                                int num_batches, int code,
+                                const char *fragment) {
+  ss_client *client;
+  ss_query *query =
+      start_scripted_query(fs, steps, num_steps, options, NULL, &client);
+  ss_error err;
+  const ss_batch *batch;
+  for (int i = 0; i < num_batches; i++) {
+    assert_int_equal(ss_query_next(query, &batch, &err), 1);
+  }
+  assert_int_equal(ss_query_next(query, &batch, &err), -1);
+  expect_error(&err, code, fragment);
+  assert_null(batch);
+  ss_query_free(query);
+  ss_client_free(client);
 }
 
 // read_whole_stream expects batches of |rows_a| and |rows_b| rows, then the
@@ -666,11 +709,9 @@ static void test_server_error_after_a_batch_fails_next(void **state) {
        .code = GRPC_STATUS_RESOURCE_EXHAUSTED,
        .message = "server busy"},
   };
-  start_script(fs, steps, 3);
-  ss_client *client = client_for(fs, NULL);
+  ss_client *client;
+  ss_query *query = start_scripted_query(fs, steps, 3, NULL, NULL, &client);
   ss_error err;
-  ss_query *query = ss_query_start(client, "SELECT 1", NULL, &err);
-  assert_non_null(query);
   const ss_batch *batch;
   assert_int_equal(ss_query_next(query, &batch, &err), 1);
   assert_int_equal(ss_query_next(query, &batch, &err), -1);
@@ -691,17 +732,8 @@ static void test_stream_ending_without_final_message_is_data_loss(
       {.kind = STEP_BATCH, .rows = 2, .name_len = 1},
       {.kind = STEP_END},
   };
-  start_script(fs, steps, 3);
-  ss_client *client = client_for(fs, NULL);
-  ss_error err;
-  ss_query *query = ss_query_start(client, "SELECT 1", NULL, &err);
-  assert_non_null(query);
-  const ss_batch *batch;
-  assert_int_equal(ss_query_next(query, &batch, &err), 1);
-  assert_int_equal(ss_query_next(query, &batch, &err), -1);
-  expect_error(&err, GRPC_STATUS_DATA_LOSS, "truncated");
-  ss_query_free(query);
-  ss_client_free(client);
+  expect_stream_fails(fs, steps, 3, NULL, 1, GRPC_STATUS_DATA_LOSS,
+                      "truncated");
 }
 
 static void test_tampered_batch_is_data_loss(void **state) {
@@ -712,17 +744,8 @@ static void test_tampered_batch_is_data_loss(void **state) {
       {.kind = STEP_STATS, .rows = 2, .batches = 1},
       {.kind = STEP_END},
   };
-  start_script(fs, steps, 4);
-  ss_client *client = client_for(fs, NULL);
-  ss_error err;
-  ss_query *query = ss_query_start(client, "SELECT 1", NULL, &err);
-  assert_non_null(query);
-  const ss_batch *batch;
-  assert_int_equal(ss_query_next(query, &batch, &err), -1);
-  expect_error(&err, GRPC_STATUS_DATA_LOSS, "message 1");
-  assert_null(batch);
-  ss_query_free(query);
-  ss_client_free(client);
+  expect_stream_fails(fs, steps, 4, NULL, 0, GRPC_STATUS_DATA_LOSS,
+                      "message 1");
 }
 
 static void test_message_after_the_final_one_is_data_loss(void **state) {
@@ -733,16 +756,8 @@ static void test_message_after_the_final_one_is_data_loss(void **state) {
       {.kind = STEP_REPEAT_LAST},
       {.kind = STEP_END},
   };
-  start_script(fs, steps, 4);
-  ss_client *client = client_for(fs, NULL);
-  ss_error err;
-  ss_query *query = ss_query_start(client, "SELECT 1", NULL, &err);
-  assert_non_null(query);
-  const ss_batch *batch;
-  assert_int_equal(ss_query_next(query, &batch, &err), -1);
-  expect_error(&err, GRPC_STATUS_DATA_LOSS, "followed the final one");
-  ss_query_free(query);
-  ss_client_free(client);
+  expect_stream_fails(fs, steps, 4, NULL, 0, GRPC_STATUS_DATA_LOSS,
+                      "followed the final one");
 }
 
 static void test_message_over_the_limit_is_resource_exhausted(void **state) {
@@ -753,19 +768,11 @@ static void test_message_over_the_limit_is_resource_exhausted(void **state) {
       {.kind = STEP_STATS, .rows = 4, .batches = 1},
       {.kind = STEP_END},
   };
-  start_script(fs, steps, 4);
   ss_client_options options;
   ss_client_options_init(&options);
   options.max_message_bytes = 4096;
-  ss_client *client = client_for(fs, &options);
-  ss_error err;
-  ss_query *query = ss_query_start(client, "SELECT 1", NULL, &err);
-  assert_non_null(query);
-  const ss_batch *batch;
-  assert_int_equal(ss_query_next(query, &batch, &err), -1);
-  assert_int_equal(err.code, GRPC_STATUS_RESOURCE_EXHAUSTED);
-  ss_query_free(query);
-  ss_client_free(client);
+  expect_stream_fails(fs, steps, 4, &options, 0, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                      "");
 }
 
 static void *cancel_later(void *arg) {
@@ -782,11 +789,10 @@ static const step kSchemaThenWait[] = {
 
 static void test_cancel_from_another_thread_ends_next(void **state) {
   fake_server *fs = *state;
-  start_script(fs, kSchemaThenWait, 2);
-  ss_client *client = client_for(fs, NULL);
+  ss_client *client;
+  ss_query *query =
+      start_scripted_query(fs, kSchemaThenWait, 2, NULL, NULL, &client);
   ss_error err;
-  ss_query *query = ss_query_start(client, "SELECT 1", NULL, &err);
-  assert_non_null(query);
   pthread_t canceller;
   assert_int_equal(pthread_create(&canceller, NULL, cancel_later, query), 0);
   const ss_batch *batch;
@@ -803,11 +809,9 @@ static void test_cancel_from_another_thread_ends_next(void **state) {
 
 static void test_free_while_running_cancels_the_call(void **state) {
   fake_server *fs = *state;
-  start_script(fs, kSchemaThenWait, 2);
-  ss_client *client = client_for(fs, NULL);
-  ss_error err;
-  ss_query *query = ss_query_start(client, "SELECT 1", NULL, &err);
-  assert_non_null(query);
+  ss_client *client;
+  ss_query *query =
+      start_scripted_query(fs, kSchemaThenWait, 2, NULL, NULL, &client);
   ss_query_free(query);
   ss_client_free(client);
   // The server saw the cancel before anything else could cancel the call.
@@ -817,12 +821,11 @@ static void test_free_while_running_cancels_the_call(void **state) {
 
 static void test_deadline_ends_a_stalled_query(void **state) {
   fake_server *fs = *state;
-  start_script(fs, kSchemaThenWait, 2);
-  ss_client *client = client_for(fs, NULL);
-  ss_error err;
   ss_query_options qopts = {.timeout_ms = 300};
-  ss_query *query = ss_query_start(client, "SELECT 1", &qopts, &err);
-  assert_non_null(query);
+  ss_client *client;
+  ss_query *query =
+      start_scripted_query(fs, kSchemaThenWait, 2, NULL, &qopts, &client);
+  ss_error err;
   const ss_batch *batch;
   assert_int_equal(ss_query_next(query, &batch, &err), -1);
   assert_int_equal(err.code, GRPC_STATUS_DEADLINE_EXCEEDED);

@@ -31,11 +31,17 @@ static int64_t now_seconds(void) {
 // A target nothing listens on; making a channel to it connects nowhere.
 static const char kNowhere[] = "127.0.0.1:1";
 
+// nowhere_options sets |options| to the defaults with a target no test
+// connects to, so that ss_client_new fails only for what a test changes.
+static void nowhere_options(ss_client_options *options) {
+  ss_client_options_init(options);
+  options->target = kNowhere;
+}
+
 static ss_client *new_client(ss_key_type type, uint32_t rotate_queries,
                              uint32_t rotate_seconds) {
   ss_client_options options;
-  ss_client_options_init(&options);
-  options.target = kNowhere;
+  nowhere_options(&options);
   options.key_type = type;
   options.rotate_after_queries = rotate_queries;
   options.rotate_after_seconds = rotate_seconds;
@@ -121,8 +127,7 @@ static void test_client_new_rejects_missing_options_and_target(void **state) {
 static void test_client_new_rejects_unknown_algorithms(void **state) {
   (void)state;
   ss_client_options options;
-  ss_client_options_init(&options);
-  options.target = kNowhere;
+  nowhere_options(&options);
   options.key_type = (ss_key_type)7;
   expect_invalid_options(&options, "key_type");
   options.key_type = SS_KEY_EC_P256;
@@ -133,17 +138,14 @@ static void test_client_new_rejects_unknown_algorithms(void **state) {
 static void test_client_new_rejects_tls_files_without_tls(void **state) {
   (void)state;
   ss_client_options options;
-  ss_client_options_init(&options);
-  options.target = kNowhere;
+  nowhere_options(&options);
   options.tls_cert_file = "cert.pem";
   options.tls_key_file = "key.pem";
   expect_invalid_options(&options, "TLS is off");
-  ss_client_options_init(&options);
-  options.target = kNowhere;
+  nowhere_options(&options);
   options.tls_server_name = "server.example";
   expect_invalid_options(&options, "TLS is off");
-  ss_client_options_init(&options);
-  options.target = kNowhere;
+  nowhere_options(&options);
   options.use_tls = 1;
   options.tls_cert_file = "cert.pem";
   expect_invalid_options(&options, "both tls_cert_file and tls_key_file");
@@ -152,8 +154,7 @@ static void test_client_new_rejects_tls_files_without_tls(void **state) {
 static void test_client_new_rejects_metadata_gRPC_cannot_send(void **state) {
   (void)state;
   ss_client_options options;
-  ss_client_options_init(&options);
-  options.target = kNowhere;
+  nowhere_options(&options);
   options.route = "tenant\n7";
   expect_invalid_options(&options, "route");
   options.route = "";
@@ -171,8 +172,7 @@ static void test_client_new_rejects_metadata_gRPC_cannot_send(void **state) {
 static void test_client_new_rejects_oversized_message_limit(void **state) {
   (void)state;
   ss_client_options options;
-  ss_client_options_init(&options);
-  options.target = kNowhere;
+  nowhere_options(&options);
   options.max_message_bytes = (size_t)1 << 40;
   expect_invalid_options(&options, "max_message_bytes");
 }
@@ -181,8 +181,7 @@ static void test_client_new_fails_cleanly_for_unreadable_ca_file(
     void **state) {
   (void)state;
   ss_client_options options;
-  ss_client_options_init(&options);
-  options.target = kNowhere;
+  nowhere_options(&options);
   options.tls_ca_file = "/nonexistent/sealstream/ca.pem";
   expect_invalid_options(&options, "tls_ca_file /nonexistent/sealstream/ca.pem");
   // A directory opens but cannot be read.
@@ -196,8 +195,7 @@ static void test_client_new_refuses_ca_file_without_certificate(
   char path[512];
   write_temp_file(path, sizeof(path), "not_a_ca.pem", "hello\n");
   ss_client_options options;
-  ss_client_options_init(&options);
-  options.target = kNowhere;
+  nowhere_options(&options);
   options.tls_ca_file = path;
   expect_invalid_options(&options, "holds no PEM certificate");
 }
@@ -487,6 +485,18 @@ static int teardown_query(void **state) {
   return 0;
 }
 
+// take_good_batch fills |b| with the unaltered test batch and feeds it to
+// |query|; fails the test unless it is accepted. Returns the batch handed
+// out (borrowed from |query|).
+static const ss_batch *take_good_batch(ss_query *query, test_batch *b) {
+  test_batch_init(b);
+  ss_status st;
+  const ss_batch *batch;
+  assert_int_equal(take(query, pack_payload(&b->payload), 0, &batch, &st), 1);
+  assert_non_null(batch);
+  return batch;
+}
+
 // expect_batch_refused packs |b|, feeds it, and checks it is DATA_LOSS
 // mentioning |fragment|, with no batch handed out.
 static void expect_batch_refused(ss_query *query, test_batch *b,
@@ -518,11 +528,7 @@ static void test_schema_is_exposed_through_query_accessors(void **state) {
 static void test_batch_accessors_read_every_type(void **state) {
   ss_query *query = *state;
   test_batch b;
-  test_batch_init(&b);
-  ss_status st;
-  const ss_batch *batch;
-  assert_int_equal(take(query, pack_payload(&b.payload), 0, &batch, &st), 1);
-  assert_non_null(batch);
+  const ss_batch *batch = take_good_batch(query, &b);
   assert_int_equal(ss_batch_num_rows(batch), NUM_ROWS);
   for (size_t row = 0; row < NUM_ROWS; row++) {
     assert_int_equal(ss_batch_int64(batch, 0, row), b.ids[row]);
@@ -552,10 +558,7 @@ static void test_batch_accessors_refuse_out_of_range_and_wrong_type(
     void **state) {
   ss_query *query = *state;
   test_batch b;
-  test_batch_init(&b);
-  ss_status st;
-  const ss_batch *batch;
-  assert_int_equal(take(query, pack_payload(&b.payload), 0, &batch, &st), 1);
+  const ss_batch *batch = take_good_batch(query, &b);
   size_t len = 99;
   // Out of range.
   assert_int_equal(ss_batch_int64(batch, 0, NUM_ROWS), 0);
@@ -664,10 +667,8 @@ static void test_garbage_plaintext_is_data_loss(void **state) {
 static void test_totals_end_the_stream(void **state) {
   ss_query *query = *state;
   test_batch b;
-  test_batch_init(&b);
+  const ss_batch *batch = take_good_batch(query, &b);
   ss_status st;
-  const ss_batch *batch;
-  assert_int_equal(take(query, pack_payload(&b.payload), 0, &batch, &st), 1);
   assert_int_equal(take(query, pack_payload(&b.payload), 0, &batch, &st), 1);
   assert_int_equal(take(query, pack_stats(2 * NUM_ROWS, 2), 1, &batch, &st),
                    0);
@@ -686,10 +687,8 @@ static void test_totals_before_the_end_are_data_loss(void **state) {
 static void test_totals_that_disagree_are_data_loss(void **state) {
   ss_query *query = *state;
   test_batch b;
-  test_batch_init(&b);
+  const ss_batch *batch = take_good_batch(query, &b);
   ss_status st;
-  const ss_batch *batch;
-  assert_int_equal(take(query, pack_payload(&b.payload), 0, &batch, &st), 1);
   assert_int_equal(take(query, pack_stats(NUM_ROWS + 1, 1), 1, &batch, &st),
                    -1);
   assert_int_equal(st.code, GRPC_STATUS_DATA_LOSS);

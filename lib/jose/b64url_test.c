@@ -306,32 +306,20 @@ static void test_b64url_decode_checks_every_byte_at_every_position(
 static void test_b64url_decode_rejects_padding(void **state) {
   (void)state;
   assert_refused_at("Zg==", 4, 2);
-  assert_refused_at("Zm8=", 4, 3);
+  assert_refused_with("Zm8=", 4, 3, "0x3d");
+  assert_refused_with("Zm8=", 4, 3, "padding");
   assert_refused_at("Zg=", 3, 2);
   assert_refused_at("Zm9v====", 8, 4);
   assert_refused_at("=AAA", 4, 0);
-  uint8_t *out;
-  size_t out_len;
-  ss_status st;
-  assert_false(decode_both("Zm8=", 4, &out, &out_len, &st));
-  free(out);
-  assert_non_null(strstr(st.msg, "0x3d"));
-  assert_non_null(strstr(st.msg, "padding"));
 }
 
 static void test_b64url_decode_rejects_whitespace_and_nul(void **state) {
   (void)state;
   assert_refused_at("Zm9v\nYm", 7, 4);
-  assert_refused_at("Zm9v YmF", 8, 4);
+  assert_refused_with("Zm9v YmF", 8, 4, "whitespace");
   assert_refused_at("\tZm9vYmF", 8, 0);
   assert_refused_at("Zm9vYmFy\r\n", 10, 8);
   assert_refused_at("Zm\0v", 4, 2);
-  uint8_t *out;
-  size_t out_len;
-  ss_status st;
-  assert_false(decode_both("Zm9v YmF", 8, &out, &out_len, &st));
-  free(out);
-  assert_non_null(strstr(st.msg, "whitespace"));
 }
 
 static void test_b64url_decode_rejects_standard_alphabet(void **state) {
@@ -339,12 +327,7 @@ static void test_b64url_decode_rejects_standard_alphabet(void **state) {
   assert_refused_at("+/+/", 4, 0);
   assert_refused_at("-_+/", 4, 2);
   assert_refused_at("-_-/", 4, 3);
-  uint8_t *out;
-  size_t out_len;
-  ss_status st;
-  assert_false(decode_both("ab+c", 4, &out, &out_len, &st));
-  free(out);
-  assert_non_null(strstr(st.msg, "'-' and '_'"));
+  assert_refused_with("ab+c", 4, 2, "'-' and '_'");
 }
 
 static void test_b64url_decode_rejects_length_one_mod_four(void **state) {

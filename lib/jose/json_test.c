@@ -236,13 +236,19 @@ static void test_json_get_string_refuses_embedded_nul(void **state) {
   assert_int_equal(st.code, GRPC_STATUS_INVALID_ARGUMENT);
 }
 
+// init_stale_buf starts |buf| with bytes left from an earlier use, which
+// ss_json_get_b64 must replace or, for a missing member, clear.
+static void init_stale_buf(ss_buf *buf) {
+  ss_buf_init(buf, 0);
+  assert_true(ss_buf_append(buf, "old", 3));
+}
+
 static void test_json_get_b64_decodes_a_member(void **state) {
   json_t *obj = *state;
   ss_status st;
   ss_status_init(&st);
   ss_buf buf;
-  ss_buf_init(&buf, 0);
-  assert_true(ss_buf_append(&buf, "old", 3));
+  init_stale_buf(&buf);
   int present = 0;
   assert_true(ss_json_get_b64(obj, "k", 1, "JWK", &buf, &present, &st));
   assert_int_equal(present, 1);
@@ -258,8 +264,7 @@ static void test_json_get_b64_handles_missing_members(void **state) {
   ss_status st;
   ss_status_init(&st);
   ss_buf buf;
-  ss_buf_init(&buf, 0);
-  assert_true(ss_buf_append(&buf, "old", 3));
+  init_stale_buf(&buf);
   int present = 1;
   assert_true(ss_json_get_b64(obj, "x5c", 0, "JWK", &buf, &present, &st));
   assert_int_equal(present, 0);

@@ -1041,19 +1041,34 @@ static int finish_key(ss_jwk *jwk, ss_status *st) {
   return 1;
 }
 
+// finish_or_free ends both constructors: when |ok| (the key's members are in
+// place) it finishes |jwk| with finish_key and returns it. Otherwise, or if
+// finishing fails, |st| is set; it frees |jwk| and clears the library's
+// thread-local error queue, so that no stale entries are left behind, and
+// returns NULL.
+static ss_jwk *finish_or_free(ss_jwk *jwk, int ok, ss_status *st) {
+  if (ok && finish_key(jwk, st)) {
+    return jwk;
+  }
+  ss_jwk_free(jwk);
+  ERR_clear_error();
+  return NULL;
+}
+
 // --- Public API ---
 
 ss_jwk *ss__jwk_from_json(const json_t *obj, const char *what, ss_status *st) {
   ss_jwk *jwk = NULL;
+  int ok = 0;
   const char *kty;
   size_t kty_len;
   if (obj == NULL || !json_is_object(obj)) {
     ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
                   "%s: expected a JSON object", what);
-    goto err;
+    goto done;
   }
   if (!ss_json_get_string(obj, "kty", 1, what, &kty, &kty_len, st)) {
-    goto err;
+    goto done;
   }
   ss_kty type;
   if (strcmp(kty, "RSA") == 0) {
@@ -1069,18 +1084,17 @@ ss_jwk *ss__jwk_from_json(const json_t *obj, const char *what, ss_status *st) {
                   "%s: unsupported \"kty\"; expected \"RSA\", \"EC\", \"OKP\" "
                   "or \"oct\"",
                   what);
-    goto err;
+    goto done;
   }
   jwk = calloc(1, sizeof(*jwk));
   if (jwk == NULL) {
     oom(st, what);
-    goto err;
+    goto done;
   }
   jwk->kty = type;
   if (!parse_common(jwk, obj, what, st)) {
-    goto err;
+    goto done;
   }
-  int ok = 0;
   switch (type) {
     case SS_KTY_RSA:
       ok = parse_rsa(jwk, obj, what, st);
@@ -1095,16 +1109,9 @@ ss_jwk *ss__jwk_from_json(const json_t *obj, const char *what, ss_status *st) {
       ok = parse_oct(jwk, obj, what, st);
       break;
   }
-  if (!ok || !finish_key(jwk, st)) {
-    goto err;
-  }
-  return jwk;
 
-err:
-  ss_jwk_free(jwk);
-  // Leave no stale entries in the library's thread-local error queue.
-  ERR_clear_error();
-  return NULL;
+done:
+  return finish_or_free(jwk, ok, st);
 }
 
 ss_jwk *ss_jwk_parse(const char *json, size_t json_len, ss_status *st) {
@@ -1140,10 +1147,11 @@ static EVP_PKEY *keygen(int type, int rsa_bits, int nid, ss_status *st) {
 
 ss_jwk *ss_jwk_generate(const char *kty, const char *crv, unsigned bits,
                         ss_status *st) {
+  int ok = 0;
   ss_jwk *jwk = calloc(1, sizeof(*jwk));
   if (jwk == NULL) {
     oom(st, "JWK generate");
-    goto err;
+    goto done;
   }
   if (kty != NULL && strcmp(kty, "RSA") == 0) {
     if (bits != 2048 && bits != 3072 && bits != 4096) {
@@ -1151,7 +1159,7 @@ ss_jwk *ss_jwk_generate(const char *kty, const char *crv, unsigned bits,
                     "JWK generate: unsupported RSA size %u; expected 2048, "
                     "3072 or 4096",
                     bits);
-      goto err;
+      goto done;
     }
     // Both libraries default to the public exponent 65537.
     jwk->kty = SS_KTY_RSA;
@@ -1162,7 +1170,7 @@ ss_jwk *ss_jwk_generate(const char *kty, const char *crv, unsigned bits,
       ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
                     "JWK generate: unsupported EC curve; expected \"P-256\", "
                     "\"P-384\" or \"P-521\"");
-      goto err;
+      goto done;
     }
     jwk->kty = SS_KTY_EC;
     jwk->ec = curve;
@@ -1172,7 +1180,7 @@ ss_jwk *ss_jwk_generate(const char *kty, const char *crv, unsigned bits,
     if (crv == NULL || strcmp(crv, "X25519") != 0) {
       ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
                     "JWK generate: unsupported OKP curve; expected \"X25519\"");
-      goto err;
+      goto done;
     }
     jwk->kty = SS_KTY_OKP;
     jwk->crv = "X25519";
@@ -1184,40 +1192,35 @@ ss_jwk *ss_jwk_generate(const char *kty, const char *crv, unsigned bits,
                     "JWK generate: unsupported oct size %u; expected 128, 192, "
                     "256, 384 or 512",
                     bits);
-      goto err;
+      goto done;
     }
     jwk->kty = SS_KTY_OCT;
     jwk->oct_len = bits / 8;
     jwk->oct = malloc(jwk->oct_len);
     if (jwk->oct == NULL) {
       oom(st, "JWK generate");
-      goto err;
+      goto done;
     }
     if (RAND_bytes(jwk->oct, jwk->oct_len) != 1) {
       ss_status_set(st, GRPC_STATUS_INTERNAL,
                     "JWK generate: random number generation failed");
-      goto err;
+      goto done;
     }
   } else {
     ss_status_set(
         st, GRPC_STATUS_INVALID_ARGUMENT,
         "JWK generate: unsupported \"kty\"; expected \"RSA\", \"EC\", "
         "\"OKP\" or \"oct\"");
-    goto err;
+    goto done;
   }
   if (jwk->kty != SS_KTY_OCT && jwk->pkey == NULL) {
-    goto err;  // keygen set |st|
+    goto done;  // keygen set |st|
   }
   jwk->is_private = 1;
-  if (!finish_key(jwk, st)) {
-    goto err;
-  }
-  return jwk;
+  ok = 1;
 
-err:
-  ss_jwk_free(jwk);
-  ERR_clear_error();
-  return NULL;
+done:
+  return finish_or_free(jwk, ok, st);
 }
 
 void ss_jwk_free(ss_jwk *jwk) {

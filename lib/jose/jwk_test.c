@@ -153,6 +153,16 @@ static void expect_refused_with(const char *json, const char *name,
   free_secret_text(text);
 }
 
+// expect_refused_with_filled sets member |name| of |json| to |len| bytes of
+// |fill|, base64url-encoded (see quoted_b64), and expects |message|.
+static void expect_refused_with_filled(const char *json, const char *name,
+                                       size_t len, uint8_t fill,
+                                       const char *message) {
+  char *value = quoted_b64(len, fill, -1, -1);
+  expect_refused_with(json, name, value, message);
+  free(value);
+}
+
 static ss_jwk *parse_ok(const char *json) {
   ss_status st;
   ss_status_init(&st);
@@ -778,18 +788,16 @@ static void test_rsa_public_key_refusals_name_the_problem(void **state) {
   v = quoted_b64(257, 0xff, 0x00, -1);
   expect_refused_with(pub, "n", v, "JWK: RSA \"n\" has a leading zero byte");
   free(v);
-  v = quoted_b64(128, 0xff, -1, -1);
-  expect_refused_with(pub, "n", v,
-                      "JWK: RSA modulus is 1024 bits; at least 2048 required");
-  free(v);
+  expect_refused_with_filled(
+      pub, "n", 128, 0xff,
+      "JWK: RSA modulus is 1024 bits; at least 2048 required");
   v = quoted_b64(256, 0xff, 0x7f, -1);
   expect_refused_with(pub, "n", v,
                       "JWK: RSA modulus is 2047 bits; at least 2048 required");
   free(v);
-  v = quoted_b64(1025, 0xff, -1, -1);
-  expect_refused_with(pub, "n", v,
-                      "JWK: RSA modulus is 8200 bits; at most 8192 supported");
-  free(v);
+  expect_refused_with_filled(
+      pub, "n", 1025, 0xff,
+      "JWK: RSA modulus is 8200 bits; at most 8192 supported");
   v = quoted_b64(2049, 0xff, -1, -1);
   expect_refused_with(pub, "n", v, "JWK: \"n\" is longer than 2048 bytes");
   free(v);
@@ -808,10 +816,8 @@ static void test_rsa_public_key_refusals_name_the_problem(void **state) {
                       "JWK: RSA exponent must be odd and greater than 1");
   expect_refused_with(pub, "e", "\"AQAA\"",
                       "JWK: RSA exponent must be odd and greater than 1");
-  v = quoted_b64(5, 0xff, -1, -1);
-  expect_refused_with(pub, "e", v,
-                      "JWK: RSA exponent is 40 bits; at most 33 supported");
-  free(v);
+  expect_refused_with_filled(
+      pub, "e", 5, 0xff, "JWK: RSA exponent is 40 bits; at most 33 supported");
 
   expect_refused_with(pub, "oth", "[]",
                       "JWK: RSA keys with more than two primes (\"oth\") are "
@@ -917,14 +923,10 @@ static void test_ec_refusals_name_the_problem(void **state) {
                       "JWK: EC \"x\" is 32 bytes; P-384 needs 48");
   expect_refused_with(kP256Public, "x", NULL, "JWK: missing \"x\"");
   expect_refused_with(kP256Public, "y", NULL, "JWK: missing \"y\"");
-  v = quoted_b64(31, 0x11, -1, -1);
-  expect_refused_with(kP256Public, "x", v,
-                      "JWK: EC \"x\" is 31 bytes; P-256 needs 32");
-  free(v);
-  v = quoted_b64(33, 0x00, -1, -1);
-  expect_refused_with(kP256Public, "y", v,
-                      "JWK: EC \"y\" is 33 bytes; P-256 needs 32");
-  free(v);
+  expect_refused_with_filled(kP256Public, "x", 31, 0x11,
+                             "JWK: EC \"x\" is 31 bytes; P-256 needs 32");
+  expect_refused_with_filled(kP256Public, "y", 33, 0x00,
+                             "JWK: EC \"y\" is 33 bytes; P-256 needs 32");
   // y with its last bit flipped: an invalid-curve attack point.
   expect_refused_with(kP256Public, "y",
                       "\"rDM6k6nnCoHNWpW1v40TmQ63QcjDiHK0oH0nWgFOMM4\"",
@@ -939,14 +941,10 @@ static void test_ec_refusals_name_the_problem(void **state) {
                       "\"_____wAAAAEAAAAAAAAAAAAAAAD_______________8\"",
                       "JWK: EC point is not on curve P-256");
 
-  v = quoted_b64(31, 0x11, -1, -1);
-  expect_refused_with(kP256Private, "d", v,
-                      "JWK: EC \"d\" is 31 bytes; P-256 needs 32");
-  free(v);
-  v = quoted_b64(32, 0x00, -1, -1);
-  expect_refused_with(kP256Private, "d", v,
-                      "JWK: EC \"d\" is out of range for P-256");
-  free(v);
+  expect_refused_with_filled(kP256Private, "d", 31, 0x11,
+                             "JWK: EC \"d\" is 31 bytes; P-256 needs 32");
+  expect_refused_with_filled(kP256Private, "d", 32, 0x00,
+                             "JWK: EC \"d\" is out of range for P-256");
   // The group order n of P-256.
   expect_refused_with(kP256Private, "d",
                       "\"_____wAAAAD__________7zm-q2nF56E87nKwvxjJVE\"",
@@ -972,14 +970,10 @@ static void test_okp_and_oct_refusals_name_the_problem(void **state) {
   expect_refused_with(kBobPublic, "crv", NULL, "JWK: missing \"crv\"");
   expect_refused_with(kBobPublic, "x", NULL, "JWK: missing \"x\"");
   expect_refused_with(priv, "x", NULL, "JWK: missing \"x\"");
-  v = quoted_b64(31, 0x09, -1, -1);
-  expect_refused_with(kBobPublic, "x", v,
-                      "JWK: X25519 \"x\" is 31 bytes; 32 required");
-  free(v);
-  v = quoted_b64(33, 0x09, -1, -1);
-  expect_refused_with(priv, "d", v,
-                      "JWK: X25519 \"d\" is 33 bytes; 32 required");
-  free(v);
+  expect_refused_with_filled(kBobPublic, "x", 31, 0x09,
+                             "JWK: X25519 \"x\" is 31 bytes; 32 required");
+  expect_refused_with_filled(priv, "d", 33, 0x09,
+                             "JWK: X25519 \"d\" is 33 bytes; 32 required");
   expect_refused_with(priv, "x",
                       "\"3p7bfXt9wbTTW2HC7OQ1Nz-DQ8hbeGdNrfx-FG-IK08\"",
                       "JWK: X25519 private key does not match its public key");
@@ -1159,32 +1153,33 @@ static void test_check_use_applies_use_key_ops_and_alg(void **state) {
   static const char kNoEncrypt[] =
       "JWK: \"key_ops\" allows none of wrapKey, encrypt, deriveKey or "
       "deriveBits";
-  text = mutated(oct, "key_ops", "[\"unwrapKey\"]");
-  expect_use(text, "A128KW", SS_JWK_OP_DECRYPT, NULL);
-  expect_use(text, "A128KW", SS_JWK_OP_ENCRYPT, kNoEncrypt);
-  free(text);
-  text = mutated(oct, "key_ops", "[\"sign\",\"wrapKey\"]");
-  expect_use(text, "A128KW", SS_JWK_OP_ENCRYPT, NULL);
-  expect_use(text, "A128KW", SS_JWK_OP_DECRYPT, kNoDecrypt);
-  free(text);
-  text = mutated(oct, "key_ops", "[\"encrypt\",\"decrypt\"]");
-  expect_use(text, "dir", SS_JWK_OP_ENCRYPT, NULL);
-  expect_use(text, "dir", SS_JWK_OP_DECRYPT, NULL);
-  free(text);
-  text = mutated(kBobPublic, "key_ops", "[\"deriveKey\"]");
-  expect_use(text, "ECDH-ES", SS_JWK_OP_ENCRYPT, NULL);
-  expect_use(text, "ECDH-ES", SS_JWK_OP_DECRYPT, NULL);
-  free(text);
-  text = mutated(kBobPublic, "key_ops", "[\"deriveBits\"]");
-  expect_use(text, "ECDH-ES+A128KW", SS_JWK_OP_DECRYPT, NULL);
-  free(text);
-  text = mutated(oct, "key_ops", "[]");
-  expect_use(text, "A128KW", SS_JWK_OP_ENCRYPT, kNoEncrypt);
-  expect_use(text, "A128KW", SS_JWK_OP_DECRYPT, kNoDecrypt);
-  free(text);
-  text = mutated(oct, "key_ops", "[\"sign\",\"verify\"]");
-  expect_use(text, "A128KW", SS_JWK_OP_DECRYPT, kNoDecrypt);
-  free(text);
+  // Each "key_ops" value against each direction it is checked for.
+  static const struct {
+    int on_bob;           // 1: set on kBobPublic; 0: on the oct key
+    const char *key_ops;  // the member's JSON value
+    const char *alg;
+    ss_jwk_op op;
+    const char *refusal;  // NULL: allowed
+  } kKeyOps[] = {
+      {0, "[\"unwrapKey\"]", "A128KW", SS_JWK_OP_DECRYPT, NULL},
+      {0, "[\"unwrapKey\"]", "A128KW", SS_JWK_OP_ENCRYPT, kNoEncrypt},
+      {0, "[\"sign\",\"wrapKey\"]", "A128KW", SS_JWK_OP_ENCRYPT, NULL},
+      {0, "[\"sign\",\"wrapKey\"]", "A128KW", SS_JWK_OP_DECRYPT, kNoDecrypt},
+      {0, "[\"encrypt\",\"decrypt\"]", "dir", SS_JWK_OP_ENCRYPT, NULL},
+      {0, "[\"encrypt\",\"decrypt\"]", "dir", SS_JWK_OP_DECRYPT, NULL},
+      {1, "[\"deriveKey\"]", "ECDH-ES", SS_JWK_OP_ENCRYPT, NULL},
+      {1, "[\"deriveKey\"]", "ECDH-ES", SS_JWK_OP_DECRYPT, NULL},
+      {1, "[\"deriveBits\"]", "ECDH-ES+A128KW", SS_JWK_OP_DECRYPT, NULL},
+      {0, "[]", "A128KW", SS_JWK_OP_ENCRYPT, kNoEncrypt},
+      {0, "[]", "A128KW", SS_JWK_OP_DECRYPT, kNoDecrypt},
+      {0, "[\"sign\",\"verify\"]", "A128KW", SS_JWK_OP_DECRYPT, kNoDecrypt},
+  };
+  for (size_t i = 0; i < sizeof(kKeyOps) / sizeof(kKeyOps[0]); i++) {
+    text = mutated(kKeyOps[i].on_bob ? kBobPublic : oct, "key_ops",
+                   kKeyOps[i].key_ops);
+    expect_use(text, kKeyOps[i].alg, kKeyOps[i].op, kKeyOps[i].refusal);
+    free(text);
+  }
 
   text = mutated(oct, "alg", "\"A128GCMKW\"");
   expect_use(text, "A128GCMKW", SS_JWK_OP_DECRYPT, NULL);

@@ -65,31 +65,51 @@ static int kw_block(EVP_CIPHER_CTX *ctx, int encrypt,
   return ok && out_len == 2 * SS_KW_SEMIBLOCK;
 }
 
+// kw_check_args checks what wrapping and unwrapping both require, naming the
+// direction |op| ("wrap" or "unwrap") in messages: a 16-, 24- or 32-byte
+// |kek|; an input |in_len| that is a multiple of 8 bytes, at least |min_len|,
+// and small enough that adding a semiblock cannot overflow (|in_desc| says
+// what the input is); and both buffers present. Returns the AES-ECB cipher
+// for |kek_len|, or NULL with |st| set.
+static const EVP_CIPHER *kw_check_args(const char *op, const char *in_desc,
+                                       size_t min_len, const uint8_t *out,
+                                       const uint8_t *kek, size_t kek_len,
+                                       const uint8_t *in, size_t in_len,
+                                       ss_status *st) {
+  const EVP_CIPHER *cipher = kw_cipher(kek_len);
+  if (cipher == NULL || kek == NULL) {
+    ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
+                  "AES key %s: the key-encryption key must be 16, 24 or 32 "
+                  "bytes; got %zu",
+                  op, kek == NULL ? (size_t)0 : kek_len);
+    return NULL;
+  }
+  if (in_len % SS_KW_SEMIBLOCK != 0 || in_len < min_len ||
+      in_len > SIZE_MAX - SS_KW_SEMIBLOCK) {
+    ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
+                  "AES key %s: %s must be a multiple of 8 bytes and at least "
+                  "%zu; got %zu",
+                  op, in_desc, min_len, in_len);
+    return NULL;
+  }
+  if (out == NULL || in == NULL) {
+    ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
+                  "AES key %s: missing input or output buffer", op);
+    return NULL;
+  }
+  return cipher;
+}
+
 int ss_aeskw_wrap(uint8_t *out, const uint8_t *kek, size_t kek_len,
                   const uint8_t *in, size_t in_len, ss_status *st) {
   EVP_CIPHER_CTX *ctx = NULL;
   uint8_t a[SS_KW_SEMIBLOCK];
   uint8_t block[2 * SS_KW_SEMIBLOCK];
   int ok = 0;
-  const EVP_CIPHER *cipher = kw_cipher(kek_len);
-  if (cipher == NULL || kek == NULL) {
-    ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
-                  "AES key wrap: the key-encryption key must be 16, 24 or 32 "
-                  "bytes; got %zu",
-                  kek == NULL ? (size_t)0 : kek_len);
-    return 0;
-  }
-  if (in_len % SS_KW_SEMIBLOCK != 0 || in_len < 2 * SS_KW_SEMIBLOCK ||
-      in_len > SIZE_MAX - SS_KW_SEMIBLOCK) {
-    ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
-                  "AES key wrap: the key to wrap must be a multiple of 8 "
-                  "bytes and at least 16; got %zu",
-                  in_len);
-    return 0;
-  }
-  if (out == NULL || in == NULL) {
-    ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
-                  "AES key wrap: missing input or output buffer");
+  const EVP_CIPHER *cipher =
+      kw_check_args("wrap", "the key to wrap", 2 * SS_KW_SEMIBLOCK, out, kek,
+                    kek_len, in, in_len, st);
+  if (cipher == NULL) {
     return 0;
   }
   ctx = kw_new_ctx(cipher, kek, 1);
@@ -136,24 +156,10 @@ int ss_aeskw_unwrap(uint8_t *out, const uint8_t *kek, size_t kek_len,
   uint8_t a[SS_KW_SEMIBLOCK];
   uint8_t block[2 * SS_KW_SEMIBLOCK];
   int ok = 0;
-  const EVP_CIPHER *cipher = kw_cipher(kek_len);
-  if (cipher == NULL || kek == NULL) {
-    ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
-                  "AES key unwrap: the key-encryption key must be 16, 24 or "
-                  "32 bytes; got %zu",
-                  kek == NULL ? (size_t)0 : kek_len);
-    return 0;
-  }
-  if (in_len % SS_KW_SEMIBLOCK != 0 || in_len < 3 * SS_KW_SEMIBLOCK) {
-    ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
-                  "AES key unwrap: the wrapped key must be a multiple of 8 "
-                  "bytes and at least 24; got %zu",
-                  in_len);
-    return 0;
-  }
-  if (out == NULL || in == NULL) {
-    ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
-                  "AES key unwrap: missing input or output buffer");
+  const EVP_CIPHER *cipher =
+      kw_check_args("unwrap", "the wrapped key", 3 * SS_KW_SEMIBLOCK, out, kek,
+                    kek_len, in, in_len, st);
+  if (cipher == NULL) {
     return 0;
   }
   ctx = kw_new_ctx(cipher, kek, 0);

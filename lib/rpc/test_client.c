@@ -29,24 +29,33 @@ struct ss_test_call {
   int ended;  // a recv returned end of stream
 };
 
-static grpc_channel *channel_new(int port, grpc_channel_credentials *creds,
+static grpc_channel *channel_new(const char *target,
+                                 grpc_channel_credentials *creds,
                                  const grpc_channel_args *args) {
   grpc_init();
-  char target[64];
-  snprintf(target, sizeof(target), "127.0.0.1:%d", port);
   grpc_channel *channel = grpc_channel_create(target, creds, args);
   grpc_channel_credentials_release(creds);
   return channel;
 }
 
-grpc_channel *ss_test_channel_new(int port) {
+static void loopback_target(char *out, size_t out_len, int port) {
+  snprintf(out, out_len, "127.0.0.1:%d", port);
+}
+
+grpc_channel *ss_test_channel_new_target(const char *target) {
   grpc_arg arg;
   memset(&arg, 0, sizeof(arg));
   arg.type = GRPC_ARG_INTEGER;
   arg.key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
   arg.value.integer = 64 * 1024 * 1024;
   grpc_channel_args args = {1, &arg};
-  return channel_new(port, grpc_insecure_credentials_create(), &args);
+  return channel_new(target, grpc_insecure_credentials_create(), &args);
+}
+
+grpc_channel *ss_test_channel_new(int port) {
+  char target[64];
+  loopback_target(target, sizeof(target), port);
+  return ss_test_channel_new_target(target);
 }
 
 grpc_channel *ss_test_channel_new_tls(int port, const char *ca_pem,
@@ -61,7 +70,9 @@ grpc_channel *ss_test_channel_new_tls(int port, const char *ca_pem,
   arg.key = (char *)GRPC_SSL_TARGET_NAME_OVERRIDE_ARG;
   arg.value.string = (char *)server_name;
   grpc_channel_args args = {1, &arg};
-  return channel_new(port, creds, &args);
+  char target[64];
+  loopback_target(target, sizeof(target), port);
+  return channel_new(target, creds, &args);
 }
 
 // wait_for pumps the call's queue until batch |which| completed.
@@ -92,6 +103,14 @@ static int start(ss_test_call *c, const grpc_op *ops, size_t n, int which) {
 ss_test_call *ss_test_call_start(grpc_channel *channel, const char *method,
                                  const void *request, size_t request_len,
                                  int64_t timeout_ms) {
+  return ss_test_call_start_with_metadata(channel, method, request, request_len,
+                                          timeout_ms, NULL, 0);
+}
+
+ss_test_call *ss_test_call_start_with_metadata(
+    grpc_channel *channel, const char *method, const void *request,
+    size_t request_len, int64_t timeout_ms, const grpc_metadata *metadata,
+    size_t num_metadata) {
   ss_test_call *c = calloc(1, sizeof(*c));
   if (c == NULL) {
     return NULL;
@@ -115,7 +134,9 @@ ss_test_call *ss_test_call_start(grpc_channel *channel, const char *method,
   grpc_op ops[4];
   memset(ops, 0, sizeof(ops));
   size_t n = 0;
-  ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
+  ops[n].op = GRPC_OP_SEND_INITIAL_METADATA;
+  ops[n].data.send_initial_metadata.count = num_metadata;
+  ops[n++].data.send_initial_metadata.metadata = (grpc_metadata *)metadata;
   if (request != NULL) {
     c->request = ss_rpc_buffer_copy(request, request_len, NULL);
     ops[n].op = GRPC_OP_SEND_MESSAGE;
@@ -175,6 +196,14 @@ grpc_status_code ss_test_call_status(ss_test_call *c, char *details,
   wait_for(c, kTagRecv);
   wait_for(c, kTagStatus);
   c->status_received = 1;
+  // Without a completed status batch |c->status| is still its zero value,
+  // GRPC_STATUS_OK, which would pass a failed call off as a good one.
+  if (!c->success[kTagStatus]) {
+    if (details != NULL && details_len > 0) {
+      snprintf(details, details_len, "test client: no status received");
+    }
+    return GRPC_STATUS_INTERNAL;
+  }
   if (details != NULL && details_len > 0) {
     size_t len = GRPC_SLICE_LENGTH(c->status_details);
     if (len >= details_len) {

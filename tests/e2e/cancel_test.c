@@ -23,11 +23,11 @@
 
 #include "sealstream/client.h"
 #include "sealstream/v1/query.pb-c.h"
+#include "tests/support/fixture.h"
 #include "tests/support/proc_stats.h"
 #include "tests/support/raw_call.h"
 #include "tests/support/result_check.h"
 #include "tests/support/server_process.h"
-#include "tests/support/test_db.h"
 
 #define EVENT_ROWS 5000
 // Server CPU allowed over one idle second: gRPC's own timers use a little.
@@ -65,31 +65,16 @@ static void sleep_ms(long ms) {
 }
 
 static ss_client *new_client(void) {
-  ss_client_options options;
-  ss_client_options_init(&options);
-  options.target = ss_test_server_target(server);
-  ss_error err;
-  ss_client *c = ss_client_new(&options, &err);
-  if (c == NULL) {
-    fprintf(stderr, "client: %s\n", err.message);
-  }
-  return c;
+  return ss_test_fixture_client(ss_test_server_target(server), 0);
 }
 
 static int group_setup(void **state) {
   (void)state;
-  ss_status st;
-  ss_status_init(&st);
-  if (!ss_test_tmp_path(db_path, sizeof(db_path), "cancel.db", &st) ||
-      !ss_test_db_create(db_path, demo_binary, EVENT_ROWS, 5, &st)) {
-    fprintf(stderr, "test database: %s\n", st.msg);
-    return -1;
-  }
-  ss_test_server_options options = {
-      .binary = server_binary, .db_path = db_path, .drain_timeout_s = 3};
-  server = ss_test_server_start(&options, &st);
+  ss_test_server_options options = {.binary = server_binary,
+                                    .drain_timeout_s = 3};
+  server = ss_test_fixture_start(db_path, sizeof(db_path), "cancel.db",
+                                 demo_binary, EVENT_ROWS, 5, &options);
   if (server == NULL) {
-    fprintf(stderr, "server: %s\n", st.msg);
     return -1;
   }
   client = new_client();
@@ -343,16 +328,11 @@ static void test_server_max_query_time_stops_queries_without_deadline(
   ss_status_init(&st);
   ss_test_server_options options = {
       .binary = server_binary, .db_path = db_path, .max_query_time_s = 1};
-  ss_test_server *s = ss_test_server_start(&options, &st);
-  if (s == NULL) {
-    fail_msg("server: %s", st.msg);
-  }
-  ss_client_options client_options;
-  ss_client_options_init(&client_options);
-  client_options.target = ss_test_server_target(s);
-  ss_error err;
-  ss_client *c = ss_client_new(&client_options, &err);
+  ss_test_server *s = ss_test_fixture_server(&options);
+  assert_non_null(s);
+  ss_client *c = ss_test_fixture_client(ss_test_server_target(s), 0);
   assert_non_null(c);
+  ss_error err;
   static const char *const kSlow[] = {kNoRow, kStalls};
   for (size_t i = 0; i < 2; i++) {
     double t0 = now_s();
@@ -387,16 +367,11 @@ static void test_server_killed_mid_stream_is_unavailable(void **state) {
   ss_status_init(&st);
   ss_test_server_options options = {.binary = server_binary,
                                     .db_path = db_path};
-  ss_test_server *s = ss_test_server_start(&options, &st);
-  if (s == NULL) {
-    fail_msg("server: %s", st.msg);
-  }
-  ss_client_options client_options;
-  ss_client_options_init(&client_options);
-  client_options.target = ss_test_server_target(s);
-  ss_error err;
-  ss_client *c = ss_client_new(&client_options, &err);
+  ss_test_server *s = ss_test_fixture_server(&options);
+  assert_non_null(s);
+  ss_client *c = ss_test_fixture_client(ss_test_server_target(s), 0);
   assert_non_null(c);
+  ss_error err;
   ss_query_options query_options = {.max_rows_per_batch = 100};
   ss_query *query = start(c, kEndless, &query_options);
   read_batches(query, 2);
@@ -458,16 +433,10 @@ static void drain_with_a_query_running(ss_test_server *s, int stay_slow) {
   if (s == NULL) {
     ss_test_server_options server_options = {
         .binary = server_binary, .db_path = db_path, .drain_timeout_s = 3};
-    s = ss_test_server_start(&server_options, &st);
-    if (s == NULL) {
-      fail_msg("server: %s", st.msg);
-    }
+    s = ss_test_fixture_server(&server_options);
+    assert_non_null(s);
   }
-  ss_client_options client_options;
-  ss_client_options_init(&client_options);
-  client_options.target = ss_test_server_target(s);
-  ss_error err;
-  ss_client *c = ss_client_new(&client_options, &err);
+  ss_client *c = ss_test_fixture_client(ss_test_server_target(s), 0);
   assert_non_null(c);
   ss_query_options options = {.max_rows_per_batch = 100};
   ss_query *query = start(c, kEndless, &options);
@@ -522,12 +491,9 @@ static void test_server_exits_zero_on_sigterm_after_all_of_it(void **state) {
 }
 
 int main(int argc, char **argv) {
-  if (argc < 3) {
-    fprintf(stderr, "usage: %s SERVER_BINARY DEMO_DATA_BINARY\n", argv[0]);
+  if (!ss_test_fixture_args(argc, argv, &server_binary, &demo_binary)) {
     return 2;
   }
-  server_binary = argv[1];
-  demo_binary = argv[2];
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_cancel_mid_stream_stops_the_server),
       cmocka_unit_test(test_freeing_a_running_query_stops_the_server),

@@ -22,10 +22,10 @@
 #include <cmocka.h>
 
 #include "sealstream/client.h"
+#include "tests/support/fixture.h"
 #include "tests/support/proc_stats.h"
 #include "tests/support/result_check.h"
 #include "tests/support/server_process.h"
-#include "tests/support/test_db.h"
 
 #define DEFAULT_ROWS 1000000
 #define MIN_RESULT_BYTES (100ull * 1000 * 1000)
@@ -59,12 +59,9 @@ static int group_setup(void **state) {
   if (env != NULL && env[0] != '\0') {
     num_rows = strtoull(env, NULL, 10);
   }
-  ss_status st;
-  ss_status_init(&st);
   double t0 = now_s();
-  if (!ss_test_tmp_path(db_path, sizeof(db_path), "large.db", &st) ||
-      !ss_test_db_create(db_path, demo_binary, num_rows, 11, &st)) {
-    fprintf(stderr, "test database: %s\n", st.msg);
+  if (!ss_test_fixture_db(db_path, sizeof(db_path), "large.db", demo_binary,
+                          num_rows, 11)) {
     return -1;
   }
   fprintf(stderr, "made %" PRIu64 " rows in %.1f s\n", num_rows, now_s() - t0);
@@ -79,12 +76,8 @@ static int group_setup(void **state) {
 #endif
   ss_test_server_options options = {.binary = server_binary,
                                     .db_path = db_path};
-  server = ss_test_server_start(&options, &st);
-  if (server == NULL) {
-    fprintf(stderr, "server: %s\n", st.msg);
-    return -1;
-  }
-  return 0;
+  server = ss_test_fixture_server(&options);
+  return server != NULL ? 0 : -1;
 }
 
 static int group_teardown(void **state) {
@@ -180,20 +173,15 @@ static void test_server_exits_zero_on_sigterm(void **state) {
   (void)state;
   ss_status st;
   ss_status_init(&st);
-  ss_test_server *s = server;
-  server = NULL;
-  if (!ss_test_server_stop(s, 60, &st)) {
+  if (!ss_test_fixture_stop(&server, &st)) {
     fail_msg("%s", st.msg);
   }
 }
 
 int main(int argc, char **argv) {
-  if (argc < 3) {
-    fprintf(stderr, "usage: %s SERVER_BINARY DEMO_DATA_BINARY\n", argv[0]);
+  if (!ss_test_fixture_args(argc, argv, &server_binary, &demo_binary)) {
     return 2;
   }
-  server_binary = argv[1];
-  demo_binary = argv[2];
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_large_result_streams_in_bounded_memory),
       cmocka_unit_test(test_server_exits_zero_on_sigterm),

@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "sealstream/client.h"
+#include "tests/support/fixture.h"
 #include "tests/support/result_check.h"
 #include "tests/support/server_process.h"
 #include "tests/support/test_db.h"
@@ -44,21 +45,10 @@ typedef struct client_case {
 
 static int group_setup(void **state) {
   (void)state;
-  ss_status st;
-  ss_status_init(&st);
-  if (!ss_test_tmp_path(db_path, sizeof(db_path), "query_results.db", &st) ||
-      !ss_test_db_create(db_path, demo_binary, EVENT_ROWS, 7, &st)) {
-    fprintf(stderr, "test database: %s\n", st.msg);
-    return -1;
-  }
-  ss_test_server_options options = {.binary = server_binary,
-                                    .db_path = db_path};
-  server = ss_test_server_start(&options, &st);
-  if (server == NULL) {
-    fprintf(stderr, "server: %s\n", st.msg);
-    return -1;
-  }
-  return 0;
+  ss_test_server_options options = {.binary = server_binary};
+  server = ss_test_fixture_start(db_path, sizeof(db_path), "query_results.db",
+                                 demo_binary, EVENT_ROWS, 7, &options);
+  return server != NULL ? 0 : -1;
 }
 
 static int group_teardown(void **state) {
@@ -439,9 +429,7 @@ static void test_server_exits_zero_on_sigterm(void **state) {
   (void)state;
   ss_status st;
   ss_status_init(&st);
-  ss_test_server *s = server;
-  server = NULL;
-  if (!ss_test_server_stop(s, 60, &st)) {
+  if (!ss_test_fixture_stop(&server, &st)) {
     fail_msg("%s", st.msg);
   }
 }
@@ -450,12 +438,9 @@ static void test_server_exits_zero_on_sigterm(void **state) {
   { name, fn, client_setup, client_teardown, c }
 
 int main(int argc, char **argv) {
-  if (argc < 3) {
-    fprintf(stderr, "usage: %s SERVER_BINARY DEMO_DATA_BINARY\n", argv[0]);
+  if (!ss_test_fixture_args(argc, argv, &server_binary, &demo_binary)) {
     return 2;
   }
-  server_binary = argv[1];
-  demo_binary = argv[2];
 
   static client_case p256_parts = {.key_type = SS_KEY_EC_P256};
   static client_case p256_compact = {.key_type = SS_KEY_EC_P256, .compact = 1};

@@ -1,7 +1,9 @@
-// Test support: one server-streaming gRPC call made with the gRPC core API
-// directly, for requests the client library would never send (a crafted
-// JWK, a plaintext request, garbage bytes) and for looking at the exact
-// messages and status a server or proxy returns.
+// Test support: one server-streaming gRPC call that collects every response,
+// for requests the client library would never send (a crafted JWK, a
+// plaintext request, garbage bytes) and for looking at the exact messages and
+// status a server or proxy returns. The call itself is made by the blocking
+// test client of lib/rpc (lib/rpc/test_client.h); this adds an arbitrary
+// target, one request header, and limits on what is kept.
 #ifndef SEALSTREAM_TESTS_SUPPORT_RAW_CALL_H
 #define SEALSTREAM_TESTS_SUPPORT_RAW_CALL_H
 
@@ -48,8 +50,10 @@ typedef struct ss_raw_call_options {
 // ss_raw_call sends |request_len| bytes of |request| as the one request
 // message of |method| on a new insecure channel to |target| and reads every
 // response message and the status into |out| (cleaned up first). |options|
-// may be NULL. Returns 1 once the call ended, whatever its status; 0 with
-// |st| set when the call could not be made or a limit was hit.
+// may be NULL. A single response over 64 MiB ends the call with gRPC's own
+// RESOURCE_EXHAUSTED status. Returns 1 once the call ended, whatever its
+// status; 0 with |st| set and |out| empty when the call could not be made or
+// a limit was hit.
 int ss_raw_call(ss_raw_result *out, const char *target, const char *method,
                 const uint8_t *request, size_t request_len,
                 const ss_raw_call_options *options, ss_status *st);

@@ -18,7 +18,8 @@
 #include "sealstream/v1/query.pb-c.h"
 #include "tests/support/raw_call.h"
 #include "tests/support/server_process.h"
-#include "tests/support/test_db.h"
+#include "tests/support/fixture.h"
+#include "tests/tamper/tamper_fixture.h"
 #include "tests/tamper/tamper_proxy.h"
 
 #define EVENT_ROWS 1000
@@ -35,23 +36,9 @@ static ss_tamper_proxy *proxy;
 
 static int group_setup(void **state) {
   (void)state;
-  ss_status st;
-  ss_status_init(&st);
-  if (!ss_test_tmp_path(db_path, sizeof(db_path), "tamper_proxy.db", &st) ||
-      !ss_test_db_create(db_path, demo_binary, EVENT_ROWS, 9, &st)) {
-    fprintf(stderr, "test database: %s\n", st.msg);
-    return -1;
-  }
-  ss_test_server_options options = {
-      .binary = server_binary, .db_path = db_path, .allow_plaintext = 1};
-  server = ss_test_server_start(&options, &st);
-  if (server == NULL) {
-    fprintf(stderr, "server: %s\n", st.msg);
-    return -1;
-  }
-  proxy = ss_tamper_proxy_new(ss_test_server_target(server), &st);
-  if (proxy == NULL) {
-    fprintf(stderr, "proxy: %s\n", st.msg);
+  if (!ss_tamper_fixture_start(db_path, sizeof(db_path), "tamper_proxy.db",
+                               server_binary, demo_binary, EVENT_ROWS, 9,
+                               &server, &proxy)) {
     return -1;
   }
   return 0;
@@ -59,8 +46,7 @@ static int group_setup(void **state) {
 
 static int group_teardown(void **state) {
   (void)state;
-  ss_tamper_proxy_free(proxy);
-  ss_test_server_kill(server);
+  ss_tamper_fixture_free(&server, &proxy);
   return 0;
 }
 
@@ -337,20 +323,15 @@ static void test_server_exits_zero_on_sigterm(void **state) {
   proxy = NULL;
   ss_status st;
   ss_status_init(&st);
-  ss_test_server *s = server;
-  server = NULL;
-  if (!ss_test_server_stop(s, 60, &st)) {
+  if (!ss_test_fixture_stop(&server, &st)) {
     fail_msg("%s", st.msg);
   }
 }
 
 int main(int argc, char **argv) {
-  if (argc < 3) {
-    fprintf(stderr, "usage: %s SERVER_BINARY DEMO_DATA_BINARY\n", argv[0]);
+  if (!ss_test_fixture_args(argc, argv, &server_binary, &demo_binary)) {
     return 2;
   }
-  server_binary = argv[1];
-  demo_binary = argv[2];
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_untampered_calls_are_forwarded_unchanged),
       cmocka_unit_test(test_errors_are_forwarded_with_their_message),

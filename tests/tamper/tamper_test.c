@@ -21,7 +21,8 @@
 #include "tests/support/raw_call.h"
 #include "tests/support/result_check.h"
 #include "tests/support/server_process.h"
-#include "tests/support/test_db.h"
+#include "tests/support/fixture.h"
+#include "tests/tamper/tamper_fixture.h"
 #include "tests/tamper/tamper_proxy.h"
 
 #define EVENT_ROWS 1000
@@ -46,25 +47,11 @@ typedef struct form {
 
 static int group_setup(void **state) {
   (void)state;
-  ss_status st;
-  ss_status_init(&st);
-  if (!ss_test_tmp_path(db_path, sizeof(db_path), "tamper.db", &st) ||
-      !ss_test_db_create(db_path, demo_binary, EVENT_ROWS, 13, &st)) {
-    fprintf(stderr, "test database: %s\n", st.msg);
-    return -1;
-  }
-  // Plaintext allowed, so a real plaintext stream can be recorded; the
-  // client always sends a key.
-  ss_test_server_options options = {
-      .binary = server_binary, .db_path = db_path, .allow_plaintext = 1};
-  server = ss_test_server_start(&options, &st);
-  if (server == NULL) {
-    fprintf(stderr, "server: %s\n", st.msg);
-    return -1;
-  }
-  proxy = ss_tamper_proxy_new(ss_test_server_target(server), &st);
-  if (proxy == NULL) {
-    fprintf(stderr, "proxy: %s\n", st.msg);
+  // The server allows plaintext for the recording; the client always sends
+  // a key.
+  if (!ss_tamper_fixture_start(db_path, sizeof(db_path), "tamper.db",
+                               server_binary, demo_binary, EVENT_ROWS, 13,
+                               &server, &proxy)) {
     return -1;
   }
   return 0;
@@ -72,24 +59,12 @@ static int group_setup(void **state) {
 
 static int group_teardown(void **state) {
   (void)state;
-  ss_tamper_proxy_free(proxy);
-  proxy = NULL;
-  ss_test_server_kill(server);
-  server = NULL;
+  ss_tamper_fixture_free(&server, &proxy);
   return 0;
 }
 
 static ss_client *new_client(int compact) {
-  ss_client_options options;
-  ss_client_options_init(&options);
-  options.target = ss_tamper_proxy_target(proxy);
-  options.compact = compact;
-  ss_error err;
-  ss_client *client = ss_client_new(&options, &err);
-  if (client == NULL) {
-    fprintf(stderr, "client: %s\n", err.message);
-  }
-  return client;
+  return ss_test_fixture_client(ss_tamper_proxy_target(proxy), compact);
 }
 
 static int form_setup(void **state) {
@@ -331,9 +306,7 @@ static void test_server_exits_zero_on_sigterm(void **state) {
   proxy = NULL;
   ss_status st;
   ss_status_init(&st);
-  ss_test_server *s = server;
-  server = NULL;
-  if (!ss_test_server_stop(s, 60, &st)) {
+  if (!ss_test_fixture_stop(&server, &st)) {
     fail_msg("%s", st.msg);
   }
 }
@@ -342,12 +315,9 @@ static void test_server_exits_zero_on_sigterm(void **state) {
   { #fn "_" #f, fn, form_setup, form_teardown, &f }
 
 int main(int argc, char **argv) {
-  if (argc < 3) {
-    fprintf(stderr, "usage: %s SERVER_BINARY DEMO_DATA_BINARY\n", argv[0]);
+  if (!ss_test_fixture_args(argc, argv, &server_binary, &demo_binary)) {
     return 2;
   }
-  server_binary = argv[1];
-  demo_binary = argv[2];
   static form parts = {.compact = 0};
   static form compact = {.compact = 1};
   const struct CMUnitTest tests[] = {
