@@ -19,7 +19,7 @@ into the compact form, compact as is), checks the protected header's qid,
 rid, seq and fin and the alg, enc and zip it asked for, and compares every
 row with what Python's sqlite3 reads from the same file.
 
-Prints one line per case and ends with "N passed, M failed" alone on a line;
+Prints one line per case and ends with "python client: N ok, M failed";
 exits non-zero if anything failed or nothing ran.
 
 The server's responses are the untrusted input here; jwcrypto decides
@@ -42,7 +42,7 @@ try:
 except ImportError as e:
     print("cannot import grpc or jwcrypto (%s); run this script with "
           "/usr/bin/python3 and install python3-grpcio python3-jwcrypto" % e)
-    print("0 passed, 1 failed")
+    print("python client: 0 ok, 1 failed")
     sys.exit(1)
 
 METHOD = "/sealstream.v1.QueryService/ExecuteQuery"
@@ -354,7 +354,7 @@ def run(target, db_path, query_pb2_path):
     case("bad SQL is INVALID_ARGUMENT", bad_sql, results)
 
     channel.close()
-    print("%d passed, %d failed" % (results[0], results[1]))
+    print("python client: %d ok, %d failed" % (results[0], results[1]))
     return 0 if results[1] == 0 and results[0] > 0 else 1
 
 
@@ -365,7 +365,7 @@ def main(argv):
     if len(argv) == 5 and argv[1] == "run":
         return run(argv[2], argv[3], argv[4])
     print(__doc__)
-    print("0 passed, 1 failed")
+    print("python client: 0 ok, 1 failed")
     return 2
 
 

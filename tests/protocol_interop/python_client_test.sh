@@ -82,7 +82,7 @@ trap - EXIT
 summary="$(tail -n 1 "$tmp/python.out")"
 passed=0
 failed=1
-if [[ "$summary" =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+if [[ "$summary" =~ ^python\ client:\ ([0-9]+)\ ok,\ ([0-9]+)\ failed$ ]]; then
   passed="${BASH_REMATCH[1]}"
   failed="${BASH_REMATCH[2]}"
 fi
