@@ -15,7 +15,9 @@
 #include <openssl/crypto.h>
 
 #include "lib/jose/b64url.h"
+#include "lib/jose/content.h"
 #include "lib/jose/jwk.h"
+#include "lib/jose/jwk_internal.h"
 #include "lib/jose/jwks.h"
 
 typedef struct test_keys {
@@ -979,6 +981,103 @@ static void test_errors_show_untrusted_names_printable(void **state) {
                         "unsupported alg \"A?[31mKW?line\"");
 }
 
+// A GCM-wrapped CEK depends on the header's "iv" and "tag" as much as on
+// the encrypted key. forge_with_changed_member builds a message that keeps
+// |msg|'s encrypted key and CEK (known here from the wrapping key) but sets
+// header member |name| to other bytes, authenticated under that CEK: only a
+// decryptor that reuses its cached CEK without noticing the change accepts
+// it.
+static void forge_with_changed_member(const ss_jwe_msg *msg,
+                                      const ss_jwk *kek_key, const char *name,
+                                      ss_buf *out_compact) {
+  ss_status st;
+  // The CEK of |msg|, unwrapped by hand.
+  ss_buf header_json = {0};
+  assert_true(ss_b64url_decode_to(&header_json,
+                                  (const char *)msg->parts.protected_b64.data,
+                                  msg->parts.protected_b64.len, &st));
+  json_t *header = json_loadb((const char *)header_json.data, header_json.len,
+                              0, NULL);
+  assert_non_null(header);
+  uint8_t wrap_iv[12], wrap_tag[16], cek[16];
+  size_t len;
+  const char *text = json_string_value(json_object_get(header, "iv"));
+  assert_true(ss_b64url_decode(wrap_iv, &len, text, strlen(text), &st));
+  text = json_string_value(json_object_get(header, "tag"));
+  assert_true(ss_b64url_decode(wrap_tag, &len, text, strlen(text), &st));
+  size_t kek_len;
+  const uint8_t *kek = ss__jwk_oct(kek_key, &kek_len);
+  const ss_enc_alg *a128gcm = ss_enc_alg_find("A128GCM", 7);
+  ss_aead *wrapper = ss_aead_new(a128gcm, kek, kek_len, &st);
+  assert_true(ss_aead_open(wrapper, cek, &len, wrap_iv, 12, NULL, 0,
+                           msg->parts.encrypted_key.data,
+                           msg->parts.encrypted_key.len, wrap_tag, 16, &st));
+  assert_int_equal(len, 16);
+  ss_aead_free(wrapper);
+
+  // The same header but for |name|, and content sealed under that CEK.
+  uint8_t other[16];
+  memset(other, 0x5a, sizeof(other));
+  char other_b64[32];
+  size_t member_len = strcmp(name, "iv") == 0 ? 12 : 16;
+  ss_b64url_encode(other_b64, other, member_len);
+  other_b64[ss_b64url_encoded_len(member_len)] = '\0';
+  json_object_set_new(header, name, json_string(other_b64));
+  char *forged_json = json_dumps(header, JSON_COMPACT | JSON_PRESERVE_ORDER);
+  ss_buf forged_b64 = {0};
+  assert_true(ss_b64url_encode_to(&forged_b64, (const uint8_t *)forged_json,
+                                  strlen(forged_json), &st));
+  ss_aead *content = ss_aead_new(a128gcm, cek, sizeof(cek), &st);
+  uint8_t iv[12], ct[5], tag[16];
+  memset(iv, 7, sizeof(iv));
+  assert_true(ss_aead_seal(content, ct, tag, iv, forged_b64.data,
+                           forged_b64.len, (const uint8_t *)"forge", 5, &st));
+  ss_aead_free(content);
+  ss_jwe_parts parts;
+  ss_cbs_init(&parts.protected_b64, forged_b64.data, forged_b64.len);
+  parts.encrypted_key = msg->parts.encrypted_key;
+  ss_cbs_init(&parts.iv, iv, sizeof(iv));
+  ss_cbs_init(&parts.ciphertext, ct, sizeof(ct));
+  ss_cbs_init(&parts.tag, tag, sizeof(tag));
+  ss_buf_reset(out_compact);
+  assert_true(ss_jwe_parts_to_compact(out_compact, &parts, &st));
+  OPENSSL_cleanse(cek, sizeof(cek));
+  ss_buf_cleanup(&forged_b64);
+  free(forged_json);
+  json_decref(header);
+  ss_buf_cleanup(&header_json);
+}
+
+static void test_cek_cache_misses_when_wrap_iv_or_tag_changes(void **state) {
+  (void)state;
+  static const char *const kMembers[] = {"iv", "tag"};
+  for (size_t m = 0; m < 2; m++) {
+    ss_status st;
+    ss_jwe_encrypt_opts opts = {.alg = "A128GCMKW", .enc = "A128GCM"};
+    ss_jwe_encryptor *enc = ss_jwe_encryptor_new(keys.oct[16], &opts, &st);
+    ss_jwe_decryptor *dec =
+        ss_jwe_decryptor_new(keys.oct[16], NULL, NULL, &st);
+    ss_jwe_msg msg;
+    ss_jwe_msg_init(&msg);
+    ss_buf out = {0}, forged = {0};
+    assert_true(ss_jwe_encryptor_seal(enc, &msg, NULL,
+                                      (const uint8_t *)"real", 4, &st));
+    assert_true(ss_jwe_decryptor_open(dec, &out, &msg.parts, &st));
+    forge_with_changed_member(&msg, keys.oct[16], kMembers[m], &forged);
+    // The warm decryptor must unwrap again under the new member and fail,
+    // exactly as a fresh one does.
+    assert_false(ss_jwe_decryptor_open_compact(
+        dec, &out, (const char *)forged.data, forged.len, &st));
+    assert_int_equal(st.code, GRPC_STATUS_DATA_LOSS);
+    assert_int_equal(out.len, 0);
+    ss_buf_cleanup(&forged);
+    ss_buf_cleanup(&out);
+    ss_jwe_msg_cleanup(&msg);
+    ss_jwe_decryptor_free(dec);
+    ss_jwe_encryptor_free(enc);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_jwe_round_trips_every_alg_enc_and_zip),
@@ -1016,6 +1115,7 @@ int main(void) {
       cmocka_unit_test(test_header_read_back_cannot_smuggle_reserved_members),
       cmocka_unit_test(test_jwks_without_kid_needs_exactly_one_fitting_key),
       cmocka_unit_test(test_errors_show_untrusted_names_printable),
+      cmocka_unit_test(test_cek_cache_misses_when_wrap_iv_or_tag_changes),
   };
   return cmocka_run_group_tests(tests, setup_keys, teardown_keys);
 }
