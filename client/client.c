@@ -38,10 +38,6 @@
 #include "lib/protocol/stream.h"
 #include "sealstream/v1/query.pb-c.h"
 
-// The HTTP/2 receive window of each query: enough to keep the pipe full on
-// a long path (8 MiB at 100 ms is 80 MB/s) while bounding what gRPC buffers.
-#define SS_CLIENT_RECEIVE_WINDOW (8 * 1024 * 1024)
-
 struct ss__client_key {
   atomic_uint refs;   // the client's (while current) + one per query
   ss_jwk *jwk;        // owned private key; ss_jwk_free wipes it
@@ -650,22 +646,21 @@ ss_client *ss_client_new(const ss_client_options *options, ss_error *err) {
   if (creds == NULL) {
     goto err;
   }
-  grpc_arg args[4];
+  grpc_arg args[3];
   size_t num_args = 0;
   args[num_args].type = GRPC_ARG_INTEGER;
   args[num_args].key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
   args[num_args].value.integer = (int)client->max_message_bytes;
   num_args++;
-  // Memory must stay bounded however long the result: gRPC's bandwidth
-  // probing grows the receive window (and what it buffers) as a stream
-  // goes on, so it is off, and a fixed window keeps a full pipe instead.
+  // Memory must stay bounded however long the result. gRPC's bandwidth
+  // probing grows the connection's receive window (and what it buffers, up
+  // to 16 MiB plus allocator growth) as a stream goes on, so it is off. The
+  // price: in gRPC 1.51 the connection window then stays near 64 KiB plus
+  // one message, so each batch costs about one and a half round trips, and
+  // throughput on a long path scales with the batch size, not the window.
   args[num_args].type = GRPC_ARG_INTEGER;
   args[num_args].key = (char *)GRPC_ARG_HTTP2_BDP_PROBE;
   args[num_args].value.integer = 0;
-  num_args++;
-  args[num_args].type = GRPC_ARG_INTEGER;
-  args[num_args].key = (char *)GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES;
-  args[num_args].value.integer = SS_CLIENT_RECEIVE_WINDOW;
   num_args++;
   if (options->tls_server_name != NULL) {
     args[num_args].type = GRPC_ARG_STRING;
