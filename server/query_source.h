@@ -34,7 +34,10 @@ extern "C" {
 #endif
 
 // Server-side caps on what a request may ask for.
-#define SS_QUERY_DEFAULT_ROWS_PER_BATCH 4096
+// By default batches are bounded by bytes: on a long network path each
+// batch costs about one and a half round trips (see client.c), so bigger
+// batches mean more throughput, at one batch of memory per stream.
+#define SS_QUERY_DEFAULT_ROWS_PER_BATCH 65536
 #define SS_QUERY_MAX_ROWS_PER_BATCH 1000000
 #define SS_QUERY_DEFAULT_BYTES_PER_BATCH (1024 * 1024)
 #define SS_QUERY_MAX_BYTES_PER_BATCH (16 * 1024 * 1024)
