@@ -25,16 +25,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "grpc/health/v1/health.pb-c.h"
 #include "lib/base/bytes.h"
+#include "lib/protocol/names.h"
 #include "lib/protocol/stream.h"
 #include "lib/rpc/buffer.h"
+#include "lib/rpc/health.h"
 #include "lib/rpc/pool.h"
 #include "lib/rpc/server.h"
 #include "sealstream/v1/query.pb-c.h"
 #include "server/query_source.h"
 
-#define SS_SERVER_MAX_HEALTH_REQUEST_BYTES 1024
 #define SS_SERVER_MAX_WORKERS SS_RPC_POOL_MAX_THREADS
 #define SS_SERVER_MAX_STREAMS_CAP 100000
 #define SS_QUERY_ID_BYTES 8  // 16 hex characters
@@ -53,6 +53,7 @@ struct ss_server {
   ss_rpc_server *rpc;          // owned until stopped
   ss_rpc_pool *pool;           // owned until stopped
   _Atomic int serving;         // health: 1 SERVING, 0 NOT_SERVING
+  ss_rpc_health health;        // answers Check from |serving|
   _Atomic int active_queries;  // query_calls not yet released
   pthread_mutex_t stop_mu;     // serializes ss_server_stop
   int stopped;                 // guarded by stop_mu
@@ -410,8 +411,9 @@ static void query_sent(void *app, int ok) {
   ss_rpc_pool_submit(q->server->pool, &q->job);
 }
 
-static const ss_rpc_call_ops kQueryOps = {query_sent, query_cancelled,
-                                          query_released};
+static const ss_rpc_call_ops kQueryOps = {.on_send_done = query_sent,
+                                          .on_cancel = query_cancelled,
+                                          .on_release = query_released};
 
 static void on_execute_query(void *ctx, ss_rpc_call *call) {
   ss_server *server = ctx;
@@ -467,39 +469,9 @@ static void on_execute_query(void *ctx, ss_rpc_call *call) {
 
 // --- Health ----------------------------------------------------------------
 
-static void on_health_check(void *ctx, ss_rpc_call *call) {
+static int server_serving(void *ctx) {
   ss_server *server = ctx;
-  ss_status st;
-  Grpc__Health__V1__HealthCheckRequest *req =
-      (Grpc__Health__V1__HealthCheckRequest *)ss_rpc_buffer_unpack(
-          &grpc__health__v1__health_check_request__descriptor,
-          ss_rpc_call_request(call), SS_SERVER_MAX_HEALTH_REQUEST_BYTES,
-          "HealthCheckRequest", &st);
-  if (req == NULL) {
-    ss_rpc_call_finish(call, NULL, st.code, st.msg, NULL);
-    return;
-  }
-  int known = strcmp(req->service, "") == 0 ||
-              strcmp(req->service, SS_SERVER_SERVICE_NAME) == 0;
-  protobuf_c_message_free_unpacked(&req->base, NULL);
-  if (!known) {
-    ss_rpc_call_finish(
-        call, NULL, GRPC_STATUS_NOT_FOUND,
-        "unknown service; this server serves " SS_SERVER_SERVICE_NAME, NULL);
-    return;
-  }
-  Grpc__Health__V1__HealthCheckResponse resp =
-      GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
-  resp.status =
-      atomic_load(&server->serving)
-          ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
-          : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING;
-  grpc_byte_buffer *bb = ss_rpc_buffer_pack(&resp.base, &st);
-  if (bb == NULL) {
-    ss_rpc_call_finish(call, NULL, st.code, st.msg, NULL);
-    return;
-  }
-  ss_rpc_call_finish(call, bb, GRPC_STATUS_OK, NULL, NULL);
+  return atomic_load(&server->serving);
 }
 
 // --- server ------------------------------------------------------------------
@@ -554,6 +526,9 @@ ss_server *ss_server_start(const ss_server_options *options, ss_status *st) {
   }
   pthread_mutex_init(&server->stop_mu, NULL);
   atomic_init(&server->serving, 1);
+  server->health.service = SS_PROTOCOL_QUERY_SERVICE;
+  server->health.serving = server_serving;
+  server->health.ctx = server;
   atomic_init(&server->active_queries, 0);
   server->allow_plaintext = options->allow_plaintext;
   server->max_streams = options->max_streams;
@@ -580,10 +555,9 @@ ss_server *ss_server_start(const ss_server_options *options, ss_status *st) {
   rpc_options.max_send_bytes = SS_SERVER_MAX_RESPONSE_BYTES;
   server->rpc = ss_rpc_server_new(&rpc_options, st);
   if (server->rpc == NULL ||
-      !ss_rpc_server_add_method(server->rpc, SS_SERVER_METHOD_EXECUTE_QUERY,
+      !ss_rpc_server_add_method(server->rpc, SS_PROTOCOL_EXECUTE_QUERY_METHOD,
                                 on_execute_query, server, st) ||
-      !ss_rpc_server_add_method(server->rpc, SS_SERVER_METHOD_HEALTH_CHECK,
-                                on_health_check, server, st) ||
+      !ss_rpc_health_add(server->rpc, &server->health, st) ||
       !ss_rpc_server_start(server->rpc, st)) {
     goto err;
   }

@@ -23,10 +23,6 @@
 extern "C" {
 #endif
 
-#define SS_SERVER_METHOD_EXECUTE_QUERY \
-  "/sealstream.v1.QueryService/ExecuteQuery"
-#define SS_SERVER_METHOD_HEALTH_CHECK "/grpc.health.v1.Health/Check"
-#define SS_SERVER_SERVICE_NAME "sealstream.v1.QueryService"
 
 #define SS_SERVER_DEFAULT_LISTEN "127.0.0.1:50051"
 #define SS_SERVER_DEFAULT_WORKERS 4

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/base/port_file.h"
 #include "lib/base/status.h"
 #include "server/server.h"
 
@@ -117,36 +118,6 @@ static int parse_seconds(const char *text, int64_t *out_ms) {
     return 0;
   }
   *out_ms = (int64_t)(v * 1000.0 + 0.5);
-  return 1;
-}
-
-// is_loopback returns 1 for listen addresses only this host can reach.
-static int is_loopback(const char *addr) {
-  return strncmp(addr, "127.", 4) == 0 ||
-         strncmp(addr, "localhost:", 10) == 0 ||
-         strncmp(addr, "[::1]:", 6) == 0 || strncmp(addr, "unix:", 5) == 0;
-}
-
-// write_port_file writes |port| to |path| through a temporary file and a
-// rename, so a reader never sees a partial number.
-static int write_port_file(const char *path, int port) {
-  char tmp[PATH_MAX];
-  if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
-    errno = ENAMETOOLONG;
-    return 0;
-  }
-  FILE *f = fopen(tmp, "w");
-  if (f == NULL) {
-    return 0;
-  }
-  int ok = fprintf(f, "%d\n", port) > 0;
-  ok = (fclose(f) == 0) && ok;
-  if (!ok || rename(tmp, path) != 0) {
-    int saved = errno;
-    remove(tmp);
-    errno = saved;
-    return 0;
-  }
   return 1;
 }
 
@@ -256,15 +227,14 @@ int main(int argc, char **argv) {
           tls ? (options.tls_client_ca_file != NULL ? "mutual TLS" : "TLS")
               : "no TLS",
           options.allow_plaintext ? ", plaintext answers allowed" : "");
-  if (!tls && !is_loopback(options.listen_addr)) {
+  if (!tls && !ss_addr_is_loopback(options.listen_addr)) {
     fprintf(stderr,
             "sealstream-server: warning: %s is not a loopback address and TLS "
             "is off; metadata and request keys travel in clear\n",
             options.listen_addr);
   }
-  if (port_file != NULL && !write_port_file(port_file, port)) {
-    fprintf(stderr, "sealstream-server: --port-file %s: %s\n", port_file,
-            strerror(errno));
+  if (port_file != NULL && !ss_port_file_write(port_file, port, &st)) {
+    fprintf(stderr, "sealstream-server: --port-file: %s\n", st.msg);
     ss_server_free(server);
     return 1;
   }

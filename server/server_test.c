@@ -28,7 +28,9 @@
 #include "grpc/health/v1/health.pb-c.h"
 #include "lib/base/bytes.h"
 #include "lib/jose/jwk.h"
+#include "lib/protocol/names.h"
 #include "lib/protocol/stream.h"
+#include "lib/rpc/health.h"
 #include "lib/rpc/test_client.h"
 #include "sealstream/v1/query.pb-c.h"
 
@@ -337,7 +339,7 @@ static ss_test_call *start_query(grpc_channel *channel, const request_opts *o,
   size_t len;
   uint8_t *req = pack_request(o, &len);
   ss_test_call *call = ss_test_call_start(
-      channel, SS_SERVER_METHOD_EXECUTE_QUERY, req, len, timeout_ms);
+      channel, SS_PROTOCOL_EXECUTE_QUERY_METHOD, req, len, timeout_ms);
   free(req);
   assert_non_null(call);
   return call;
@@ -371,7 +373,7 @@ static grpc_status_code health(grpc_channel *channel, const char *service,
   uint8_t buf[256];
   size_t len = grpc__health__v1__health_check_request__pack(&req, buf);
   ss_buf resp = {0};
-  grpc_status_code code = ss_test_unary(channel, SS_SERVER_METHOD_HEALTH_CHECK,
+  grpc_status_code code = ss_test_unary(channel, SS_RPC_HEALTH_CHECK_METHOD,
                                         buf, len, &resp, NULL, 0, 5000);
   *out_status = -1;
   if (code == GRPC_STATUS_OK) {
@@ -503,7 +505,7 @@ static void test_malformed_requests_are_invalid_argument(void **state) {
   // Field 1 claims 100 bytes of which 2 follow.
   static const uint8_t truncated[] = {0x0a, 100, 'a', 'b'};
   assert_int_equal(
-      ss_test_unary(f->channel, SS_SERVER_METHOD_EXECUTE_QUERY, truncated,
+      ss_test_unary(f->channel, SS_PROTOCOL_EXECUTE_QUERY_METHOD, truncated,
                     sizeof(truncated), &resp, details, sizeof(details), 5000),
       GRPC_STATUS_INVALID_ARGUMENT);
   assert_non_null(strstr(details, "malformed QueryRequest"));
@@ -511,13 +513,13 @@ static void test_malformed_requests_are_invalid_argument(void **state) {
   static const uint8_t with_nul[] = {0x0a, 10,  'S', 'E', 'L', 'E',
                                      'C',  'T', ' ', '1', 0,   'x'};
   assert_int_equal(
-      ss_test_unary(f->channel, SS_SERVER_METHOD_EXECUTE_QUERY, with_nul,
+      ss_test_unary(f->channel, SS_PROTOCOL_EXECUTE_QUERY_METHOD, with_nul,
                     sizeof(with_nul), &resp, details, sizeof(details), 5000),
       GRPC_STATUS_INVALID_ARGUMENT);
   assert_non_null(strstr(details, "NUL"));
   // No message at all.
   assert_int_equal(
-      ss_test_unary(f->channel, SS_SERVER_METHOD_EXECUTE_QUERY, NULL, 0, &resp,
+      ss_test_unary(f->channel, SS_PROTOCOL_EXECUTE_QUERY_METHOD, NULL, 0, &resp,
                     details, sizeof(details), 5000),
       GRPC_STATUS_INVALID_ARGUMENT);
   ss_buf_cleanup(&resp);
@@ -542,7 +544,7 @@ static void test_health_reports_serving_and_not_found_for_other_services(
   assert_int_equal(health(f->channel, "", &status), GRPC_STATUS_OK);
   assert_int_equal(
       status, GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING);
-  assert_int_equal(health(f->channel, SS_SERVER_SERVICE_NAME, &status),
+  assert_int_equal(health(f->channel, SS_PROTOCOL_QUERY_SERVICE, &status),
                    GRPC_STATUS_OK);
   assert_int_equal(
       status, GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING);

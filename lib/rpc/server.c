@@ -25,6 +25,7 @@
 #include <time.h>
 
 #include "lib/base/bytes.h"
+#include "lib/rpc/server_internal.h"
 
 // PEM files larger than this are refused (a long chain is a few KiB).
 #define SS_RPC_MAX_PEM_BYTES (1024 * 1024)
@@ -47,6 +48,9 @@ struct ss_rpc_server {
   int port;
   int requests_per_method;
   rpc_method *methods;  // owned list, fixed once started
+  // Calls to paths without a method; NULL: answered UNIMPLEMENTED.
+  ss_rpc_call_handler fallback;
+  void *fallback_ctx;  // borrowed
 
   pthread_mutex_t mu;
   pthread_cond_t cv;    // signalled when shutdown_done is set
@@ -68,26 +72,33 @@ struct ss_rpc_call {
   ss_rpc_loop *loop;          // borrowed; runs every handler of this call
   grpc_call *call;            // owned after acceptance
   char *unregistered_path;    // owned; the path of an unregistered call
+  char *unregistered_host;    // owned; its :authority
   gpr_timespec deadline;      // registered calls
   grpc_call_details details;  // unregistered calls
   grpc_metadata_array request_md;
   grpc_byte_buffer *request;  // owned; registered calls' first message
 
   ss_rpc_tag accept_tag;
+  ss_rpc_tag initial_md_tag;
   ss_rpc_tag send_tag;
+  ss_rpc_tag recv_tag;
   ss_rpc_tag status_tag;
   ss_rpc_tag close_tag;
   int close_cancelled;  // written by gRPC when the close batch completes
+  grpc_byte_buffer *received;  // written by gRPC when a receive completes
 
   pthread_mutex_t mu;  // guards the fields below, and serializes batches
   int refs;            // the application's + one per batch in flight
-  int initial_md_sent;
+  int initial_md_sent;  // or started
   int send_in_flight;
+  int recv_in_flight;
   grpc_byte_buffer *sending;    // owned while its send is in flight
   int finished;                 // ss_rpc_call_finish was called
   int status_pending;           // finish waits for the send in flight
   grpc_status_code final_code;  // valid when status_pending
   char *final_details;          // owned; valid when status_pending
+  grpc_metadata *trailing_md;   // owned, slices referenced; from finish on
+  size_t num_trailing_md;
   grpc_byte_buffer *final_msg;  // owned from finish to the status completion
   int cancelled;                // known to be cancelled
 
@@ -95,7 +106,7 @@ struct ss_rpc_call {
   void *app;                   // borrowed
 };
 
-static const ss_rpc_call_ops kNoOps = {NULL, NULL, NULL};
+static const ss_rpc_call_ops kNoOps = {0};
 
 void ss_rpc_server_options_init(ss_rpc_server_options *options) {
   memset(options, 0, sizeof(*options));
@@ -110,7 +121,9 @@ static int64_t monotonic_ms(void) {
 // --- calls -----------------------------------------------------------------
 
 static void on_accept(void *owner, int ok);
+static void on_initial_md_sent(void *owner, int ok);
 static void on_send_done(void *owner, int ok);
+static void on_recv_done(void *owner, int ok);
 static void on_status_done(void *owner, int ok);
 static void on_close(void *owner, int ok);
 
@@ -127,7 +140,9 @@ static ss_rpc_call *call_new(ss_rpc_server *server, rpc_method *method,
   grpc_metadata_array_init(&c->request_md);
   grpc_call_details_init(&c->details);
   ss_rpc_tag_init(&c->accept_tag, on_accept, c);
+  ss_rpc_tag_init(&c->initial_md_tag, on_initial_md_sent, c);
   ss_rpc_tag_init(&c->send_tag, on_send_done, c);
+  ss_rpc_tag_init(&c->recv_tag, on_recv_done, c);
   ss_rpc_tag_init(&c->status_tag, on_status_done, c);
   ss_rpc_tag_init(&c->close_tag, on_close, c);
   pthread_mutex_init(&c->mu, NULL);
@@ -143,7 +158,13 @@ static void call_free(ss_rpc_call *c) {
     grpc_byte_buffer_destroy(c->request);
   }
   free(c->unregistered_path);
+  free(c->unregistered_host);
   free(c->final_details);
+  for (size_t i = 0; i < c->num_trailing_md; i++) {
+    grpc_slice_unref(c->trailing_md[i].key);
+    grpc_slice_unref(c->trailing_md[i].value);
+  }
+  free(c->trailing_md);
   pthread_mutex_destroy(&c->mu);
   free(c);
 }
@@ -180,6 +201,14 @@ static void call_unref(ss_rpc_call *c) {
   }
 }
 
+void ss__rpc_call_ref(ss_rpc_call *call) {
+  pthread_mutex_lock(&call->mu);
+  call->refs++;
+  pthread_mutex_unlock(&call->mu);
+}
+
+void ss__rpc_call_unref(ss_rpc_call *call) { call_unref(call); }
+
 // start_status starts the status batch of |c|. Called with c->mu held and
 // no send in flight; takes a reference for the batch. Returns 1, or 0 with
 // |st| set after cancelling the call.
@@ -202,6 +231,9 @@ static int start_status(ss_rpc_call *c, grpc_status_code code,
   ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
   ops[n].data.send_status_from_server.status = code;
   ops[n].data.send_status_from_server.status_details = &details_slice;
+  ops[n].data.send_status_from_server.trailing_metadata_count =
+      c->num_trailing_md;
+  ops[n].data.send_status_from_server.trailing_metadata = c->trailing_md;
   n++;
   c->refs++;
   grpc_call_error err =
@@ -258,6 +290,32 @@ static void on_status_done(void *owner, int ok) {
   call_unref(c);
 }
 
+static void on_initial_md_sent(void *owner, int ok) {
+  (void)ok;  // a failure means the call broke, which on_close reports
+  call_unref(owner);
+}
+
+static void on_recv_done(void *owner, int ok) {
+  ss_rpc_call *c = owner;
+  pthread_mutex_lock(&c->mu);
+  grpc_byte_buffer *msg = c->received;
+  c->received = NULL;
+  c->recv_in_flight = 0;
+  int app_active = !c->finished;
+  pthread_mutex_unlock(&c->mu);
+  if (!ok && msg != NULL) {
+    // Not expected: a failed receive delivers no message. Handled anyway.
+    grpc_byte_buffer_destroy(msg);
+    msg = NULL;
+  }
+  if (app_active && c->ops->on_recv != NULL) {
+    c->ops->on_recv(c->app, msg);
+  } else if (msg != NULL) {
+    grpc_byte_buffer_destroy(msg);
+  }
+  call_unref(c);
+}
+
 static void on_close(void *owner, int ok) {
   (void)ok;  // RECV_CLOSE_ON_SERVER always succeeds; |close_cancelled| tells
   ss_rpc_call *c = owner;
@@ -281,6 +339,14 @@ static void answer_unimplemented(ss_rpc_call *c) {
 
 static void arm(ss_rpc_server *server, rpc_method *method, ss_rpc_loop *loop);
 
+// slice_to_string copies |slice| into a new NUL-terminated string, cut at a
+// NUL byte (paths and hosts from the network may hold one). NULL when out of
+// memory.
+static char *slice_to_string(grpc_slice slice) {
+  return strndup((const char *)GRPC_SLICE_START_PTR(slice),
+                 GRPC_SLICE_LENGTH(slice));
+}
+
 static void on_accept(void *owner, int ok) {
   ss_rpc_call *c = owner;
   ss_rpc_server *server = c->server;
@@ -299,13 +365,9 @@ static void on_accept(void *owner, int ok) {
   atomic_fetch_add(&server->live_calls, 1);
 
   if (c->method == NULL) {
-    size_t len = GRPC_SLICE_LENGTH(c->details.method);
-    c->unregistered_path = malloc(len + 1);
-    if (c->unregistered_path != NULL) {
-      memcpy(c->unregistered_path, GRPC_SLICE_START_PTR(c->details.method),
-             len);
-      c->unregistered_path[len] = '\0';
-    }
+    // Out of memory leaves them NULL, which reads as "".
+    c->unregistered_path = slice_to_string(c->details.method);
+    c->unregistered_host = slice_to_string(c->details.host);
   }
 
   c->refs = 1;  // the application's, dropped by ss_rpc_call_finish
@@ -327,11 +389,13 @@ static void on_accept(void *owner, int ok) {
   }
   pthread_mutex_unlock(&c->mu);
 
-  if (c->method == NULL) {
+  if (c->method != NULL) {
+    c->method->handler(c->method->ctx, c);
+  } else if (server->fallback != NULL) {
+    server->fallback(server->fallback_ctx, c);
+  } else {
     answer_unimplemented(c);
-    return;
   }
-  c->method->handler(c->method->ctx, c);
 }
 
 // arm awaits one more call to |method| (NULL: any unregistered path) on
@@ -377,6 +441,10 @@ const char *ss_rpc_call_method(const ss_rpc_call *call) {
     return call->method->path;
   }
   return call->unregistered_path != NULL ? call->unregistered_path : "";
+}
+
+const char *ss_rpc_call_host(const ss_rpc_call *call) {
+  return call->unregistered_host != NULL ? call->unregistered_host : "";
 }
 
 grpc_byte_buffer *ss_rpc_call_request(const ss_rpc_call *call) {
@@ -463,9 +531,77 @@ int ss_rpc_call_send(ss_rpc_call *call, grpc_byte_buffer *msg, ss_status *st) {
   return 1;
 }
 
+int ss_rpc_call_recv(ss_rpc_call *call, ss_status *st) {
+  pthread_mutex_lock(&call->mu);
+  if (call->finished || call->recv_in_flight) {
+    int finished = call->finished;
+    pthread_mutex_unlock(&call->mu);
+    return ss_status_set(st, GRPC_STATUS_FAILED_PRECONDITION, "%s",
+                         finished ? "receive after the call was finished"
+                                  : "receive while another is in flight");
+  }
+  grpc_op op;
+  memset(&op, 0, sizeof(op));
+  op.op = GRPC_OP_RECV_MESSAGE;
+  op.data.recv_message.recv_message = &call->received;
+  call->refs++;
+  call->recv_in_flight = 1;
+  grpc_call_error err =
+      grpc_call_start_batch(call->call, &op, 1, &call->recv_tag, NULL);
+  if (err != GRPC_CALL_OK) {
+    // No completion will arrive; the application's reference remains.
+    call->refs--;
+    call->recv_in_flight = 0;
+    pthread_mutex_unlock(&call->mu);
+    return ss_status_set(st, GRPC_STATUS_INTERNAL, "cannot receive: %s",
+                         grpc_call_error_to_string(err));
+  }
+  pthread_mutex_unlock(&call->mu);
+  return 1;
+}
+
+int ss_rpc_call_send_initial_metadata(ss_rpc_call *call,
+                                      const grpc_metadata *metadata,
+                                      size_t num_metadata, ss_status *st) {
+  pthread_mutex_lock(&call->mu);
+  if (call->finished || call->initial_md_sent) {
+    pthread_mutex_unlock(&call->mu);
+    return ss_status_set(st, GRPC_STATUS_FAILED_PRECONDITION,
+                         "initial metadata after the first send or finish");
+  }
+  grpc_op op;
+  memset(&op, 0, sizeof(op));
+  op.op = GRPC_OP_SEND_INITIAL_METADATA;
+  op.data.send_initial_metadata.count = num_metadata;
+  op.data.send_initial_metadata.metadata = (grpc_metadata *)metadata;
+  call->refs++;
+  // gRPC copies the metadata into the batch before returning.
+  grpc_call_error err =
+      grpc_call_start_batch(call->call, &op, 1, &call->initial_md_tag, NULL);
+  if (err != GRPC_CALL_OK) {
+    call->refs--;
+    pthread_mutex_unlock(&call->mu);
+    return ss_status_set(st, GRPC_STATUS_INTERNAL,
+                         "cannot send initial metadata: %s",
+                         grpc_call_error_to_string(err));
+  }
+  call->initial_md_sent = 1;
+  pthread_mutex_unlock(&call->mu);
+  return 1;
+}
+
 int ss_rpc_call_finish(ss_rpc_call *call, grpc_byte_buffer *msg,
                        grpc_status_code code, const char *details,
                        ss_status *st) {
+  return ss_rpc_call_finish_with_metadata(call, msg, code, details, NULL, 0,
+                                          st);
+}
+
+int ss_rpc_call_finish_with_metadata(ss_rpc_call *call, grpc_byte_buffer *msg,
+                                     grpc_status_code code,
+                                     const char *details,
+                                     const grpc_metadata *trailing,
+                                     size_t num_trailing, ss_status *st) {
   pthread_mutex_lock(&call->mu);
   if (call->finished) {
     pthread_mutex_unlock(&call->mu);
@@ -477,6 +613,18 @@ int ss_rpc_call_finish(ss_rpc_call *call, grpc_byte_buffer *msg,
   }
   call->finished = 1;
   call->final_msg = msg;
+  // The status may wait for a send in flight: keep the trailing metadata.
+  if (num_trailing > 0) {
+    call->trailing_md = calloc(num_trailing, sizeof(*call->trailing_md));
+    // Out of memory: the status goes without its trailing metadata.
+    if (call->trailing_md != NULL) {
+      for (size_t i = 0; i < num_trailing; i++) {
+        call->trailing_md[i].key = grpc_slice_ref(trailing[i].key);
+        call->trailing_md[i].value = grpc_slice_ref(trailing[i].value);
+      }
+      call->num_trailing_md = num_trailing;
+    }
+  }
   int ok = 1;
   if (call->send_in_flight) {
     call->status_pending = 1;
@@ -689,9 +837,10 @@ ss_rpc_server *ss_rpc_server_new(const ss_rpc_server_options *options,
                         : options->max_receive_bytes;
   size_t max_send = options->max_send_bytes == 0 ? SS_RPC_DEFAULT_MAX_SEND_BYTES
                                                  : options->max_send_bytes;
-  if (max_recv > INT32_MAX || max_send > INT32_MAX) {
+  if (max_recv > INT32_MAX || max_send > INT32_MAX ||
+      options->max_metadata_bytes > INT32_MAX) {
     ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
-                  "message size caps must be below 2 GiB");
+                  "message and metadata size caps must be below 2 GiB");
     return NULL;
   }
 
@@ -732,29 +881,40 @@ ss_rpc_server *ss_rpc_server_new(const ss_rpc_server_options *options,
   if (creds == NULL) {
     goto err;
   }
-  grpc_arg args[5];
+  grpc_arg args[7];
   memset(args, 0, sizeof(args));
-  args[0].type = GRPC_ARG_INTEGER;
-  args[0].key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
-  args[0].value.integer = (int)max_recv;
-  args[1].type = GRPC_ARG_INTEGER;
-  args[1].key = (char *)GRPC_ARG_MAX_SEND_MESSAGE_LENGTH;
-  args[1].value.integer = (int)max_send;
+  size_t num_args = 0;
+  args[num_args].type = GRPC_ARG_INTEGER;
+  args[num_args].key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
+  args[num_args++].value.integer = (int)max_recv;
+  args[num_args].type = GRPC_ARG_INTEGER;
+  args[num_args].key = (char *)GRPC_ARG_MAX_SEND_MESSAGE_LENGTH;
+  args[num_args++].value.integer = (int)max_send;
   // gRPC sets SO_REUSEPORT by default, which lets a second server bind a
   // port in use and silently share its connections. Refuse that.
-  args[2].type = GRPC_ARG_INTEGER;
-  args[2].key = (char *)GRPC_ARG_ALLOW_REUSEPORT;
-  args[2].value.integer = 0;
+  args[num_args].type = GRPC_ARG_INTEGER;
+  args[num_args].key = (char *)GRPC_ARG_ALLOW_REUSEPORT;
+  args[num_args++].value.integer = 0;
   // A peer that vanished without closing its connection would otherwise
   // hold its streams, blocked on flow control, until TCP gives up: ping
   // connections with calls in progress and drop those that do not answer.
-  args[3].type = GRPC_ARG_INTEGER;
-  args[3].key = (char *)GRPC_ARG_KEEPALIVE_TIME_MS;
-  args[3].value.integer = SS_RPC_KEEPALIVE_TIME_MS;
-  args[4].type = GRPC_ARG_INTEGER;
-  args[4].key = (char *)GRPC_ARG_KEEPALIVE_TIMEOUT_MS;
-  args[4].value.integer = SS_RPC_KEEPALIVE_TIMEOUT_MS;
-  grpc_channel_args channel_args = {5, args};
+  args[num_args].type = GRPC_ARG_INTEGER;
+  args[num_args].key = (char *)GRPC_ARG_KEEPALIVE_TIME_MS;
+  args[num_args++].value.integer = SS_RPC_KEEPALIVE_TIME_MS;
+  args[num_args].type = GRPC_ARG_INTEGER;
+  args[num_args].key = (char *)GRPC_ARG_KEEPALIVE_TIMEOUT_MS;
+  args[num_args++].value.integer = SS_RPC_KEEPALIVE_TIMEOUT_MS;
+  if (options->max_metadata_bytes > 0) {
+    args[num_args].type = GRPC_ARG_INTEGER;
+    args[num_args].key = (char *)GRPC_ARG_MAX_METADATA_SIZE;
+    args[num_args++].value.integer = (int)options->max_metadata_bytes;
+  }
+  if (options->keep_compressed) {
+    args[num_args].type = GRPC_ARG_INTEGER;
+    args[num_args].key = (char *)GRPC_ARG_ENABLE_PER_MESSAGE_DECOMPRESSION;
+    args[num_args++].value.integer = 0;
+  }
+  grpc_channel_args channel_args = {num_args, args};
   server->server = grpc_server_create(&channel_args, NULL);
   for (int i = 0; i < server->num_loops; i++) {
     grpc_server_register_completion_queue(
@@ -819,6 +979,22 @@ int ss_rpc_server_add_method(ss_rpc_server *server, const char *path,
   return 1;
 }
 
+int ss_rpc_server_set_fallback(ss_rpc_server *server,
+                               ss_rpc_call_handler handler, void *ctx,
+                               ss_status *st) {
+  if (server->started) {
+    return ss_status_set(st, GRPC_STATUS_FAILED_PRECONDITION,
+                         "fallback set after the server started");
+  }
+  if (handler == NULL) {
+    return ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
+                         "a fallback needs a handler");
+  }
+  server->fallback = handler;
+  server->fallback_ctx = ctx;
+  return 1;
+}
+
 int ss_rpc_server_start(ss_rpc_server *server, ss_status *st) {
   pthread_mutex_lock(&server->mu);
   if (server->started || server->shutdown_called) {
@@ -835,9 +1011,13 @@ int ss_rpc_server_start(ss_rpc_server *server, ss_status *st) {
         arm(server, m, server->loops[i]);
       }
     }
-    // Unregistered paths are rare: one awaited call per loop, re-armed on
-    // each acceptance, is enough to answer them.
-    arm(server, NULL, server->loops[i]);
+    // Without a fallback, unregistered paths are rare: one awaited call per
+    // loop, re-armed on each acceptance, is enough to answer them.
+    int unregistered =
+        server->fallback != NULL ? server->requests_per_method : 1;
+    for (int r = 0; r < unregistered; r++) {
+      arm(server, NULL, server->loops[i]);
+    }
   }
   return 1;
 }

@@ -5,14 +5,18 @@
 // (insecure, TLS, or mutual TLS), and one or more ss_rpc_loops. Methods are
 // registered by path with GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, so a
 // new call arrives with its request message already read; calls to any other
-// path are answered UNIMPLEMENTED. Handlers run on the pump thread of the
-// call's loop.
+// path go to the fallback handler if one is set (arriving with no message
+// read), else are answered UNIMPLEMENTED. Handlers run on the pump thread of
+// the call's loop.
 //
 // ss_rpc_call is one accepted call. It counts one reference for the
-// application (dropped by ss_rpc_call_finish) and one per batch in flight;
-// when the last is dropped it reports on_release and frees itself. A call
-// sends any number of messages, one at a time, then its status. A client
-// cancel or an expired deadline is reported once through on_cancel.
+// application (dropped by ss_rpc_call_finish), one per batch in flight and
+// one per outgoing call it is the parent of (see client_call.h); when the
+// last is dropped it reports on_release and frees itself. A call receives
+// messages one at a time, sends its initial metadata (alone or with the
+// first message) and any number of messages, one at a time, then its status
+// with optional trailing metadata. A client cancel or an expired deadline is
+// reported once through on_cancel.
 //
 // Everything a peer sends (messages, metadata, method paths) is untrusted.
 #ifndef SEALSTREAM_LIB_RPC_SERVER_H
@@ -45,8 +49,14 @@ typedef struct ss_rpc_server_options {
   const char *tls_client_ca_file;
   size_t max_receive_bytes;  // per message; 0: the default above
   size_t max_send_bytes;     // per message; 0: the default above
+  size_t max_metadata_bytes;  // request headers (soft limit); 0: gRPC's
   int num_loops;             // completion queues (one thread each); 0: 1
   int requests_per_method;   // 0: the default above
+  // 1: a message the client compressed arrives as it was sent (a
+  // grpc_byte_buffer whose data.raw.compression names the algorithm), never
+  // inflated here; for forwarding, where inflating first would let a small
+  // request cost the memory of its inflated size.
+  int keep_compressed;
 } ss_rpc_server_options;
 
 // ss_rpc_server_options_init sets |options| to all defaults (zero/NULL).
@@ -74,6 +84,15 @@ ss_rpc_server *ss_rpc_server_new(const ss_rpc_server_options *options,
 int ss_rpc_server_add_method(ss_rpc_server *server, const char *path,
                              ss_rpc_call_handler handler, void *ctx,
                              ss_status *st);
+
+// ss_rpc_server_set_fallback routes calls to every path no method was added
+// for to |handler| with |ctx| (borrowed; must outlive the server). Such calls
+// arrive without a message read: use ss_rpc_call_recv. As many calls are
+// awaited for them per loop as for each method. Only before
+// ss_rpc_server_start. Returns 1, or 0 with |st| set.
+int ss_rpc_server_set_fallback(ss_rpc_server *server,
+                               ss_rpc_call_handler handler, void *ctx,
+                               ss_status *st);
 
 // ss_rpc_server_start starts serving. Returns 1, or 0 with |st| set.
 int ss_rpc_server_start(ss_rpc_server *server, ss_status *st);
@@ -125,6 +144,12 @@ typedef struct ss_rpc_call_ops {
   // flight, just before the call is freed: the place to free |app|. It runs
   // on whichever thread dropped the last reference.
   void (*on_release)(void *app);
+  // on_recv runs on the pump thread when the receive started by
+  // ss_rpc_call_recv completed: |msg| is the client's next message (owned
+  // by the callee), or NULL when the client half-closed or the call ended.
+  // Another receive may start from here. Not called once the call was
+  // finished (the message is dropped).
+  void (*on_recv)(void *app, grpc_byte_buffer *msg);
 } ss_rpc_call_ops;
 
 // ss_rpc_call_set_ops attaches |ops| (borrowed, usually static) and |app|
@@ -135,6 +160,10 @@ void ss_rpc_call_set_ops(ss_rpc_call *call, const ss_rpc_call_ops *ops,
 // ss_rpc_call_method returns the call's method path (borrowed from the
 // server for registered methods).
 const char *ss_rpc_call_method(const ss_rpc_call *call);
+
+// ss_rpc_call_host returns the :authority the client sent (borrowed, valid
+// until release) for calls that reached the fallback, "" otherwise.
+const char *ss_rpc_call_host(const ss_rpc_call *call);
 
 // ss_rpc_call_request returns the request message the client sent (borrowed,
 // valid until release), or NULL if it sent none or it could not be read.
@@ -173,6 +202,24 @@ int ss_rpc_call_cancelled(ss_rpc_call *call);
 // the batch. Returns 1, or 0 with |st| set.
 int ss_rpc_call_send(ss_rpc_call *call, grpc_byte_buffer *msg, ss_status *st);
 
+// ss_rpc_call_recv starts receiving the client's next message; on_recv
+// follows. One receive at a time. Safe from any thread. Fails with
+// FAILED_PRECONDITION, changing nothing, while another receive is in flight
+// or after ss_rpc_call_finish, and with INTERNAL if gRPC refuses the batch.
+// Returns 1, or 0 with |st| set.
+int ss_rpc_call_recv(ss_rpc_call *call, ss_status *st);
+
+// ss_rpc_call_send_initial_metadata sends the call's initial metadata now,
+// without waiting for a first message: |num_metadata| entries of |metadata|
+// (borrowed; gRPC copies them before this returns). Safe from any thread.
+// Fails with FAILED_PRECONDITION once initial metadata went out (with a
+// first message or the status) or the call was finished, and with INTERNAL
+// if gRPC refuses the batch (for instance reserved or malformed keys).
+// Returns 1, or 0 with |st| set.
+int ss_rpc_call_send_initial_metadata(ss_rpc_call *call,
+                                      const grpc_metadata *metadata,
+                                      size_t num_metadata, ss_status *st);
+
 // ss_rpc_call_finish sends the optional last message |msg| and the status
 // |code| with |details| (copied; NULL or "" for none), and ends the
 // application's use of |call|: afterwards it must not be touched, as it may
@@ -183,6 +230,15 @@ int ss_rpc_call_send(ss_rpc_call *call, grpc_byte_buffer *msg, ss_status *st);
 int ss_rpc_call_finish(ss_rpc_call *call, grpc_byte_buffer *msg,
                        grpc_status_code code, const char *details,
                        ss_status *st);
+
+// ss_rpc_call_finish_with_metadata is ss_rpc_call_finish that also sends
+// the |num_trailing| entries of |trailing| (the slices are referenced, so
+// the array may be freed once this returns) as trailing metadata.
+int ss_rpc_call_finish_with_metadata(ss_rpc_call *call, grpc_byte_buffer *msg,
+                                     grpc_status_code code,
+                                     const char *details,
+                                     const grpc_metadata *trailing,
+                                     size_t num_trailing, ss_status *st);
 
 // ss_rpc_call_cancel cancels |call| with |code| and |details| unless it
 // already ended; on_cancel follows. ss_rpc_call_finish is still owed. Safe

@@ -144,8 +144,9 @@ static void stream_sent(void *app, int ok) {
   ss_rpc_pool_submit(s->svc->pool, &s->job);
 }
 
-static const ss_rpc_call_ops kStreamOps = {stream_sent, stream_cancelled,
-                                           stream_released};
+static const ss_rpc_call_ops kStreamOps = {.on_send_done = stream_sent,
+                                           .on_cancel = stream_cancelled,
+                                           .on_release = stream_released};
 
 static void on_stream(void *ctx, ss_rpc_call *call) {
   service *svc = ctx;
@@ -197,7 +198,8 @@ static void hang_released(void *app) {
   free(h);
 }
 
-static const ss_rpc_call_ops kHangOps = {NULL, hang_cancelled, hang_released};
+static const ss_rpc_call_ops kHangOps = {.on_cancel = hang_cancelled,
+                                         .on_release = hang_released};
 
 static void on_hang(void *ctx, ss_rpc_call *call) {
   service *svc = ctx;
@@ -217,7 +219,7 @@ static void queued_released(void *app) {
   note(svc, &svc->releases);
 }
 
-static const ss_rpc_call_ops kQueuedOps = {NULL, NULL, queued_released};
+static const ss_rpc_call_ops kQueuedOps = {.on_release = queued_released};
 
 // on_queued sends one message and finishes at once, while that send is
 // still in flight: the status must follow the message.
