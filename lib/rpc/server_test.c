@@ -6,10 +6,6 @@
 // certificates.
 #include "lib/rpc/server.h"
 
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
-#include <openssl/x509v3.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -27,6 +23,7 @@
 #include "lib/rpc/buffer.h"
 #include "lib/rpc/pool.h"
 #include "lib/rpc/test_client.h"
+#include "tests/support/test_pki.h"
 
 #define UNARY "/test.Echo/Unary"
 #define STREAM "/test.Echo/Stream"
@@ -546,144 +543,26 @@ static void test_server_never_started_frees_cleanly(void **state) {
 
 // --- TLS -------------------------------------------------------------------
 
-typedef struct pki {
-  char dir[512];
-  char ca[600], server_cert[600], server_key[600];
-  char *ca_pem, *client_cert_pem, *client_key_pem, *other_cert_pem,
-      *other_key_pem;
-} pki;
-
-static EVP_PKEY *make_key(void) {
-  EVP_PKEY *key = NULL;
-  EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_id(EVP_PKEY_EC, NULL);
-  if (ctx != NULL && EVP_PKEY_keygen_init(ctx) == 1 &&
-      EVP_PKEY_CTX_set_ec_paramgen_curve_nid(ctx, NID_X9_62_prime256v1) == 1) {
-    EVP_PKEY_keygen(ctx, &key);
+// new_pki makes a CA, a "localhost" server certificate, a client
+// certificate and an intruder's from another CA.
+static ss_test_pki *new_pki(void) {
+  ss_status st;
+  ss_test_pki *p = ss_test_pki_new(&st);
+  if (p == NULL) {
+    fail_msg("%s", st.msg);
   }
-  EVP_PKEY_CTX_free(ctx);
-  return key;
+  return p;
 }
 
-static void add_ext(X509 *cert, X509 *issuer, int nid, const char *value) {
-  X509V3_CTX ctx;
-  X509V3_set_ctx(&ctx, issuer, cert, NULL, NULL, 0);
-  X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
-  assert_non_null(ext);
-  X509_add_ext(cert, ext, -1);
-  X509_EXTENSION_free(ext);
-}
+// NO_PEM, given to tls_ping for the certificate and key: present none.
+#define NO_PEM SS_TEST_PKI_NUM_FILES
 
-// make_cert issues a certificate for |key| named |cn|, signed by |issuer|
-// (NULL: self-signed CA).
-static X509 *make_cert(EVP_PKEY *key, const char *cn, X509 *issuer,
-                       EVP_PKEY *issuer_key) {
-  static long serial = 1;
-  X509 *cert = X509_new();
-  X509_set_version(cert, 2);
-  ASN1_INTEGER_set(X509_get_serialNumber(cert), serial++);
-  X509_gmtime_adj(X509_getm_notBefore(cert), -3600);
-  X509_gmtime_adj(X509_getm_notAfter(cert), 86400);
-  X509_set_pubkey(cert, key);
-  X509_NAME *name = X509_get_subject_name(cert);
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                             (const unsigned char *)cn, -1, -1, 0);
-  X509_set_issuer_name(cert,
-                       issuer != NULL ? X509_get_subject_name(issuer) : name);
-  X509 *signer = issuer != NULL ? issuer : cert;
-  if (issuer == NULL) {
-    add_ext(cert, signer, NID_basic_constraints, "critical,CA:TRUE");
-    add_ext(cert, signer, NID_key_usage, "critical,keyCertSign,cRLSign");
-  } else {
-    add_ext(cert, signer, NID_basic_constraints, "CA:FALSE");
-    add_ext(cert, signer, NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1");
-    add_ext(cert, signer, NID_ext_key_usage, "serverAuth,clientAuth");
-  }
-  X509_sign(cert, issuer_key != NULL ? issuer_key : key, EVP_sha256());
-  return cert;
-}
-
-static char *cert_pem(X509 *cert) {
-  BIO *bio = BIO_new(BIO_s_mem());
-  PEM_write_bio_X509(bio, cert);
-  char *data;
-  long len = BIO_get_mem_data(bio, &data);
-  char *out = strndup(data, (size_t)len);
-  BIO_free(bio);
-  return out;
-}
-
-static char *key_pem(EVP_PKEY *key) {
-  BIO *bio = BIO_new(BIO_s_mem());
-  PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL);
-  char *data;
-  long len = BIO_get_mem_data(bio, &data);
-  char *out = strndup(data, (size_t)len);
-  BIO_free(bio);
-  return out;
-}
-
-static void write_text(const char *path, const char *text) {
-  FILE *f = fopen(path, "w");
-  assert_non_null(f);
-  fputs(text, f);
-  fclose(f);
-}
-
-static void make_pki(pki *p) {
-  const char *tmp = getenv("TEST_TMPDIR");
-  snprintf(p->dir, sizeof(p->dir), "%s/pkiXXXXXX", tmp != NULL ? tmp : "/tmp");
-  assert_non_null(mkdtemp(p->dir));
-  EVP_PKEY *ca_key = make_key(), *server_key = make_key(),
-           *client_key = make_key(), *other_ca_key = make_key(),
-           *other_key = make_key();
-  X509 *ca = make_cert(ca_key, "test CA", NULL, NULL);
-  X509 *server = make_cert(server_key, "localhost", ca, ca_key);
-  X509 *client = make_cert(client_key, "client", ca, ca_key);
-  X509 *other_ca = make_cert(other_ca_key, "other CA", NULL, NULL);
-  X509 *other = make_cert(other_key, "intruder", other_ca, other_ca_key);
-  p->ca_pem = cert_pem(ca);
-  p->client_cert_pem = cert_pem(client);
-  p->client_key_pem = key_pem(client_key);
-  p->other_cert_pem = cert_pem(other);
-  p->other_key_pem = key_pem(other_key);
-  snprintf(p->ca, sizeof(p->ca), "%s/ca.pem", p->dir);
-  snprintf(p->server_cert, sizeof(p->server_cert), "%s/server.pem", p->dir);
-  snprintf(p->server_key, sizeof(p->server_key), "%s/server.key", p->dir);
-  write_text(p->ca, p->ca_pem);
-  char *pem = cert_pem(server);
-  write_text(p->server_cert, pem);
-  free(pem);
-  pem = key_pem(server_key);
-  write_text(p->server_key, pem);
-  free(pem);
-  X509_free(ca);
-  X509_free(server);
-  X509_free(client);
-  X509_free(other_ca);
-  X509_free(other);
-  EVP_PKEY_free(ca_key);
-  EVP_PKEY_free(server_key);
-  EVP_PKEY_free(client_key);
-  EVP_PKEY_free(other_ca_key);
-  EVP_PKEY_free(other_key);
-}
-
-static void free_pki(pki *p) {
-  unlink(p->ca);
-  unlink(p->server_cert);
-  unlink(p->server_key);
-  rmdir(p->dir);
-  free(p->ca_pem);
-  free(p->client_cert_pem);
-  free(p->client_key_pem);
-  free(p->other_cert_pem);
-  free(p->other_key_pem);
-}
-
-static grpc_status_code tls_ping(int port, const pki *p, const char *cert,
-                                 const char *key) {
-  grpc_channel *channel =
-      ss_test_channel_new_tls(port, p->ca_pem, cert, key, "localhost");
+static grpc_status_code tls_ping(int port, const ss_test_pki *p,
+                                 ss_test_pki_file cert, ss_test_pki_file key) {
+  grpc_channel *channel = ss_test_channel_new_tls(
+      port, ss_test_pki_pem(p, SS_TEST_PKI_CA_CERT),
+      cert == NO_PEM ? NULL : ss_test_pki_pem(p, cert),
+      key == NO_PEM ? NULL : ss_test_pki_pem(p, key), "localhost");
   ss_buf resp = {0};
   grpc_status_code code =
       ss_test_unary(channel, UNARY, "tls", 3, &resp, NULL, 0, 5000);
@@ -699,17 +578,16 @@ static grpc_status_code tls_ping(int port, const pki *p, const char *cert,
 
 static void test_tls_server_serves_tls_clients_only(void **state) {
   fixture *f = *state;
-  pki p;
-  make_pki(&p);
+  ss_test_pki *p = new_pki();
   ss_rpc_server_options options;
   ss_rpc_server_options_init(&options);
   options.listen_addr = "127.0.0.1:0";
-  options.tls_cert_file = p.server_cert;
-  options.tls_key_file = p.server_key;
+  options.tls_cert_file = ss_test_pki_path(p, SS_TEST_PKI_SERVER_CERT);
+  options.tls_key_file = ss_test_pki_path(p, SS_TEST_PKI_SERVER_KEY);
   ss_rpc_server *server = start_server(&f->svc, &options);
   assert_non_null(server);
   int port = ss_rpc_server_port(server);
-  assert_int_equal(tls_ping(port, &p, NULL, NULL), GRPC_STATUS_OK);
+  assert_int_equal(tls_ping(port, p, NO_PEM, NO_PEM), GRPC_STATUS_OK);
   grpc_channel *plain = ss_test_channel_new(port);
   ss_buf resp = {0};
   assert_int_equal(ss_test_unary(plain, UNARY, "x", 1, &resp, NULL, 0, 2000),
@@ -720,34 +598,35 @@ static void test_tls_server_serves_tls_clients_only(void **state) {
   ss_rpc_server_free(server);
 
   // A key that does not match the certificate is named at start-up.
-  options.tls_key_file = p.ca;
+  options.tls_key_file = ss_test_pki_path(p, SS_TEST_PKI_CA_CERT);
   ss_status st;
   assert_null(ss_rpc_server_new(&options, &st));
   assert_int_equal(st.code, GRPC_STATUS_INVALID_ARGUMENT);
-  free_pki(&p);
+  ss_test_pki_free(p);
 }
 
 static void test_mutual_tls_requires_a_client_certificate_from_the_ca(
     void **state) {
   fixture *f = *state;
-  pki p;
-  make_pki(&p);
+  ss_test_pki *p = new_pki();
   ss_rpc_server_options options;
   ss_rpc_server_options_init(&options);
   options.listen_addr = "127.0.0.1:0";
-  options.tls_cert_file = p.server_cert;
-  options.tls_key_file = p.server_key;
-  options.tls_client_ca_file = p.ca;
+  options.tls_cert_file = ss_test_pki_path(p, SS_TEST_PKI_SERVER_CERT);
+  options.tls_key_file = ss_test_pki_path(p, SS_TEST_PKI_SERVER_KEY);
+  options.tls_client_ca_file = ss_test_pki_path(p, SS_TEST_PKI_CA_CERT);
   ss_rpc_server *server = start_server(&f->svc, &options);
   assert_non_null(server);
   int port = ss_rpc_server_port(server);
-  assert_int_equal(tls_ping(port, &p, p.client_cert_pem, p.client_key_pem),
-                   GRPC_STATUS_OK);
-  assert_int_equal(tls_ping(port, &p, NULL, NULL), GRPC_STATUS_UNAVAILABLE);
-  assert_int_equal(tls_ping(port, &p, p.other_cert_pem, p.other_key_pem),
-                   GRPC_STATUS_UNAVAILABLE);
+  assert_int_equal(
+      tls_ping(port, p, SS_TEST_PKI_CLIENT_CERT, SS_TEST_PKI_CLIENT_KEY),
+      GRPC_STATUS_OK);
+  assert_int_equal(tls_ping(port, p, NO_PEM, NO_PEM), GRPC_STATUS_UNAVAILABLE);
+  assert_int_equal(
+      tls_ping(port, p, SS_TEST_PKI_INTRUDER_CERT, SS_TEST_PKI_INTRUDER_KEY),
+      GRPC_STATUS_UNAVAILABLE);
   ss_rpc_server_free(server);
-  free_pki(&p);
+  ss_test_pki_free(p);
 }
 
 int main(void) {

@@ -1,6 +1,6 @@
-// Blocking test client on the gRPC core API (see test_client.h). Each call
-// has its own completion queue; waiting for one batch records the others
-// that complete meanwhile.
+// Blocking test client on the gRPC core API (see test_client.h), on
+// ss_sync_call: the start, receive and status batches of a call are in
+// flight together under their own tags.
 #include "lib/rpc/test_client.h"
 
 #include <grpc/grpc_security.h>
@@ -10,28 +10,28 @@
 #include <string.h>
 
 #include "lib/rpc/buffer.h"
+#include "lib/rpc/sync_call.h"
+#include "lib/rpc/tls.h"
 
-enum { kTagStart = 0, kTagRecv = 1, kTagStatus = 2, kNumTags = 3 };
+enum { kTagStart = 0, kTagRecv = 1, kTagStatus = 2 };
 
 struct ss_test_call {
-  grpc_completion_queue *cq;
-  grpc_call *call;
-  char tags[kNumTags];    // their addresses are the batches' tags
-  int pending[kNumTags];  // batch started and not yet completed
-  int success[kNumTags];  // the last completion's success bit
+  ss_sync_call *call;  // owned
   grpc_metadata_array initial_md;
   grpc_metadata_array trailing_md;
   grpc_byte_buffer *request;
   grpc_byte_buffer *received;
   grpc_status_code status;
   grpc_slice status_details;
-  int status_received;
   int ended;  // a recv returned end of stream
 };
 
 static grpc_channel *channel_new(const char *target,
                                  grpc_channel_credentials *creds,
                                  const grpc_channel_args *args) {
+  if (creds == NULL) {
+    return NULL;
+  }
   grpc_init();
   grpc_channel *channel = grpc_channel_create(target, creds, args);
   grpc_channel_credentials_release(creds);
@@ -61,43 +61,14 @@ grpc_channel *ss_test_channel_new(int port) {
 grpc_channel *ss_test_channel_new_tls(int port, const char *ca_pem,
                                       const char *cert_pem, const char *key_pem,
                                       const char *server_name) {
-  grpc_ssl_pem_key_cert_pair pair = {key_pem, cert_pem};
-  grpc_channel_credentials *creds = grpc_ssl_credentials_create(
-      ca_pem, cert_pem != NULL && key_pem != NULL ? &pair : NULL, NULL, NULL);
+  grpc_channel_credentials *creds =
+      ss_tls_channel_credentials_from_pem(ca_pem, cert_pem, key_pem, NULL);
   grpc_arg arg;
-  memset(&arg, 0, sizeof(arg));
-  arg.type = GRPC_ARG_STRING;
-  arg.key = (char *)GRPC_SSL_TARGET_NAME_OVERRIDE_ARG;
-  arg.value.string = (char *)server_name;
+  ss_tls_server_name_arg(&arg, server_name);
   grpc_channel_args args = {1, &arg};
   char target[64];
   loopback_target(target, sizeof(target), port);
   return channel_new(target, creds, &args);
-}
-
-// wait_for pumps the call's queue until batch |which| completed.
-static void wait_for(ss_test_call *c, int which) {
-  while (c->pending[which]) {
-    grpc_event ev = grpc_completion_queue_next(
-        c->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
-    if (ev.type != GRPC_OP_COMPLETE) {
-      return;
-    }
-    int tag = (int)((char *)ev.tag - c->tags);
-    c->pending[tag] = 0;
-    c->success[tag] = ev.success;
-  }
-}
-
-static int start(ss_test_call *c, const grpc_op *ops, size_t n, int which) {
-  c->pending[which] = 1;
-  if (grpc_call_start_batch(c->call, ops, n, &c->tags[which], NULL) !=
-      GRPC_CALL_OK) {
-    c->pending[which] = 0;
-    c->success[which] = 0;
-    return 0;
-  }
-  return 1;
 }
 
 ss_test_call *ss_test_call_start(grpc_channel *channel, const char *method,
@@ -115,7 +86,6 @@ ss_test_call *ss_test_call_start_with_metadata(
   if (c == NULL) {
     return NULL;
   }
-  c->cq = grpc_completion_queue_create_for_next(NULL);
   grpc_metadata_array_init(&c->initial_md);
   grpc_metadata_array_init(&c->trailing_md);
   c->status_details = grpc_empty_slice();
@@ -124,9 +94,7 @@ ss_test_call *ss_test_call_start_with_metadata(
           ? gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
                          gpr_time_from_millis(timeout_ms, GPR_TIMESPAN))
           : gpr_inf_future(GPR_CLOCK_MONOTONIC);
-  c->call = grpc_channel_create_call(
-      channel, NULL, GRPC_PROPAGATE_DEFAULTS, c->cq,
-      grpc_slice_from_static_string(method), NULL, deadline, NULL);
+  c->call = ss_sync_call_new(channel, method, deadline, NULL);
   if (c->call == NULL) {
     ss_test_call_free(c);
     return NULL;
@@ -145,7 +113,7 @@ ss_test_call *ss_test_call_start_with_metadata(
   ops[n++].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
   ops[n].op = GRPC_OP_RECV_INITIAL_METADATA;
   ops[n++].data.recv_initial_metadata.recv_initial_metadata = &c->initial_md;
-  if (!start(c, ops, n, kTagStart)) {
+  if (!ss_sync_call_start(c->call, kTagStart, ops, n, NULL)) {
     ss_test_call_free(c);
     return NULL;
   }
@@ -155,7 +123,7 @@ ss_test_call *ss_test_call_start_with_metadata(
   status_op.data.recv_status_on_client.trailing_metadata = &c->trailing_md;
   status_op.data.recv_status_on_client.status = &c->status;
   status_op.data.recv_status_on_client.status_details = &c->status_details;
-  if (!start(c, &status_op, 1, kTagStatus)) {
+  if (!ss_sync_call_start(c->call, kTagStatus, &status_op, 1, NULL)) {
     ss_test_call_free(c);
     return NULL;
   }
@@ -167,17 +135,13 @@ int ss_test_call_recv(ss_test_call *c, ss_buf *out) {
   if (c->ended) {
     return 0;
   }
-  wait_for(c, kTagStart);
   grpc_op op;
   memset(&op, 0, sizeof(op));
   op.op = GRPC_OP_RECV_MESSAGE;
   op.data.recv_message.recv_message = &c->received;
-  if (!start(c, &op, 1, kTagRecv)) {
-    c->ended = 1;
-    return 0;
-  }
-  wait_for(c, kTagRecv);
-  if (c->received == NULL) {
+  if (!ss_sync_call_wait(c->call, kTagStart, NULL, NULL) ||
+      !ss_sync_call_run(c->call, kTagRecv, &op, 1, NULL, NULL) ||
+      c->received == NULL) {
     c->ended = 1;
     return 0;
   }
@@ -192,13 +156,12 @@ int ss_test_call_recv(ss_test_call *c, ss_buf *out) {
 
 grpc_status_code ss_test_call_status(ss_test_call *c, char *details,
                                      size_t details_len) {
-  wait_for(c, kTagStart);
-  wait_for(c, kTagRecv);
-  wait_for(c, kTagStatus);
-  c->status_received = 1;
+  int ok = 0;
   // Without a completed status batch |c->status| is still its zero value,
   // GRPC_STATUS_OK, which would pass a failed call off as a good one.
-  if (!c->success[kTagStatus]) {
+  if (!ss_sync_call_wait(c->call, kTagStart, NULL, NULL) ||
+      !ss_sync_call_wait(c->call, kTagRecv, NULL, NULL) ||
+      !ss_sync_call_wait(c->call, kTagStatus, &ok, NULL) || !ok) {
     if (details != NULL && details_len > 0) {
       snprintf(details, details_len, "test client: no status received");
     }
@@ -215,27 +178,14 @@ grpc_status_code ss_test_call_status(ss_test_call *c, char *details,
   return c->status;
 }
 
-void ss_test_call_cancel(ss_test_call *c) { grpc_call_cancel(c->call, NULL); }
+void ss_test_call_cancel(ss_test_call *c) { ss_sync_call_cancel(c->call); }
 
 void ss_test_call_free(ss_test_call *c) {
   if (c == NULL) {
     return;
   }
-  if (c->call != NULL) {
-    if (!c->status_received) {
-      grpc_call_cancel(c->call, NULL);
-    }
-    for (int i = 0; i < kNumTags; i++) {
-      wait_for(c, i);
-    }
-    grpc_call_unref(c->call);
-  }
-  grpc_completion_queue_shutdown(c->cq);
-  while (grpc_completion_queue_next(c->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC),
-                                    NULL)
-             .type != GRPC_QUEUE_SHUTDOWN) {
-  }
-  grpc_completion_queue_destroy(c->cq);
+  // Cancels the call if its status batch is still pending.
+  ss_sync_call_free(c->call);
   if (c->request != NULL) {
     grpc_byte_buffer_destroy(c->request);
   }

@@ -26,7 +26,8 @@ grpc_channel *ss_test_channel_new_target(const char *target);
 
 // ss_test_channel_new_tls connects to 127.0.0.1:|port| with TLS trusting
 // |ca_pem|, checking the name |server_name|, presenting |cert_pem| and
-// |key_pem| when both are non-NULL.
+// |key_pem| when both are non-NULL. Returns NULL, without calling grpc_init,
+// if the PEM texts are refused (see ss_tls_channel_credentials_from_pem).
 grpc_channel *ss_test_channel_new_tls(int port, const char *ca_pem,
                                       const char *cert_pem, const char *key_pem,
                                       const char *server_name);
