@@ -27,15 +27,15 @@
 #include <grpc/support/time.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
-#include <openssl/pem.h>
 #include <openssl/rand.h>
-#include <openssl/x509.h>
 
 #include "client/client_internal.h"
 #include "lib/base/bytes.h"
 #include "lib/base/status.h"
 #include "lib/jose/jwk.h"
 #include "lib/protocol/stream.h"
+#include "lib/rpc/sync_call.h"
+#include "lib/rpc/tls.h"
 #include "sealstream/v1/query.pb-c.h"
 
 struct ss__client_key {
@@ -81,9 +81,7 @@ struct ss_query {
   ss_client *client;           // borrowed; outlives the query
   ss__client_key *key;         // one reference; the opener borrows its jwk
   ss_stream_opener *opener;    // owned
-  grpc_completion_queue *cq;   // owned; one batch in flight at most
-  grpc_call *call;             // owned reference
-  int tag;                     // its address is the tag of every batch
+  ss_sync_call *call;          // owned; one batch in flight at most
   grpc_metadata_array initial_md;
   grpc_metadata_array trailing_md;
   grpc_status_code status;
@@ -373,198 +371,6 @@ static int validate_options(const ss_client_options *options, ss_status *st) {
   return 1;
 }
 
-// read_small_file reads all of |path| (at most SS__MAX_TLS_FILE_BYTES) into
-// a new NUL-terminated buffer. Returns 1, or 0 with INVALID_ARGUMENT naming
-// |what| and the file.
-static int read_small_file(const char *what, const char *path, char **out,
-                           size_t *out_len, ss_status *st) {
-  *out = NULL;
-  *out_len = 0;
-  ss_buf buf;
-  ss_buf_init(&buf, SS__MAX_TLS_FILE_BYTES);
-  FILE *f = fopen(path, "rb");
-  if (f == NULL) {
-    return ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
-                         "%s %s cannot be read: %s", what, path,
-                         strerror(errno));
-  }
-  uint8_t chunk[4096];
-  size_t n;
-  while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-    if (!ss_buf_append(&buf, chunk, n)) {
-      break;
-    }
-  }
-  int read_failed = ferror(f);
-  fclose(f);
-  OPENSSL_cleanse(chunk, sizeof(chunk));
-  if (buf.failed || read_failed) {
-    ss_buf_cleanup(&buf);
-    return ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
-                         "%s %s cannot be read or is larger than %d bytes",
-                         what, path, SS__MAX_TLS_FILE_BYTES);
-  }
-  uint8_t *data;
-  size_t len;
-  if (!ss_buf_nul_terminate(&buf) || !ss_buf_release(&buf, &data, &len)) {
-    ss_buf_cleanup(&buf);
-    return ss_status_set(st, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-  }
-  *out = (char *)data;
-  *out_len = len;
-  return 1;
-}
-
-static void free_secret(char *data, size_t len) {
-  if (data != NULL) {
-    OPENSSL_cleanse(data, len);
-    free(data);
-  }
-}
-
-// passphrase_refused makes PEM_read_bio_PrivateKey fail on an encrypted key
-// instead of prompting on the terminal.
-static int passphrase_refused(char *buf, int size, int rwflag, void *u) {
-  (void)buf;
-  (void)size;
-  (void)rwflag;
-  (void)u;
-  return -1;
-}
-
-// read_pem_certificate parses the first PEM certificate in the |pem_len|
-// bytes of |pem|. Returns it (free with X509_free), or NULL.
-static X509 *read_pem_certificate(const char *pem, size_t pem_len) {
-  BIO *bio = BIO_new_mem_buf(pem, (int)pem_len);
-  X509 *x509 = bio != NULL ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
-  BIO_free(bio);
-  return x509;
-}
-
-// read_pem_private_key parses the first unencrypted PEM private key in the
-// |pem_len| bytes of |pem|. Returns it (free with EVP_PKEY_free), or NULL.
-static EVP_PKEY *read_pem_private_key(const char *pem, size_t pem_len) {
-  BIO *bio = BIO_new_mem_buf(pem, (int)pem_len);
-  EVP_PKEY *pkey =
-      bio != NULL ? PEM_read_bio_PrivateKey(bio, NULL, passphrase_refused, NULL)
-                  : NULL;
-  BIO_free(bio);
-  return pkey;
-}
-
-// check_tls_files parses the PEM data gRPC will be given, so that a wrong
-// file fails here with a clear message instead of as a lame channel at the
-// first call.
-static int check_tls_files(const ss_client_options *options, const char *roots,
-                           size_t roots_len, const char *cert,
-                           size_t cert_len, const char *key, size_t key_len,
-                           ss_status *st) {
-  X509 *x509 = NULL;
-  EVP_PKEY *pkey = NULL;
-  int ok = 0;
-  if (roots != NULL) {
-    x509 = read_pem_certificate(roots, roots_len);
-    if (x509 == NULL) {
-      ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
-                    "tls_ca_file %s holds no PEM certificate",
-                    options->tls_ca_file);
-      goto done;
-    }
-    X509_free(x509);
-    x509 = NULL;
-  }
-  if (cert != NULL) {
-    x509 = read_pem_certificate(cert, cert_len);
-    if (x509 == NULL) {
-      ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
-                    "tls_cert_file %s holds no PEM certificate",
-                    options->tls_cert_file);
-      goto done;
-    }
-    pkey = read_pem_private_key(key, key_len);
-    if (pkey == NULL) {
-      ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
-                    "tls_key_file %s holds no unencrypted PEM private key",
-                    options->tls_key_file);
-      goto done;
-    }
-    if (X509_check_private_key(x509, pkey) != 1) {
-      ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
-                    "tls_key_file %s does not match the certificate in %s",
-                    options->tls_key_file, options->tls_cert_file);
-      goto done;
-    }
-  }
-  ok = 1;
-
-done:
-  // Parse failures leave entries on OpenSSL's error queue; the status
-  // already says what happened.
-  ERR_clear_error();
-  EVP_PKEY_free(pkey);
-  X509_free(x509);
-  return ok;
-}
-
-// The TLS files, read and checked before gRPC is started.
-typedef struct tls_files {
-  char *roots;  // NULL: gRPC's default roots
-  size_t roots_len;
-  char *cert;   // NULL: no client certificate
-  size_t cert_len;
-  char *key;    // secret; wiped when freed
-  size_t key_len;
-} tls_files;
-
-static void tls_files_cleanup(tls_files *files) {
-  free(files->roots);
-  free(files->cert);
-  free_secret(files->key, files->key_len);
-  memset(files, 0, sizeof(*files));
-}
-
-static int tls_files_load(tls_files *files, const ss_client_options *options,
-                          ss_status *st) {
-  memset(files, 0, sizeof(*files));
-  if ((options->tls_ca_file != NULL &&
-       !read_small_file("tls_ca_file", options->tls_ca_file, &files->roots,
-                        &files->roots_len, st)) ||
-      (options->tls_cert_file != NULL &&
-       !read_small_file("tls_cert_file", options->tls_cert_file, &files->cert,
-                        &files->cert_len, st)) ||
-      (options->tls_key_file != NULL &&
-       !read_small_file("tls_key_file", options->tls_key_file, &files->key,
-                        &files->key_len, st)) ||
-      !check_tls_files(options, files->roots, files->roots_len, files->cert,
-                       files->cert_len, files->key, files->key_len, st)) {
-    tls_files_cleanup(files);
-    return 0;
-  }
-  return 1;
-}
-
-// make_credentials returns TLS credentials when |tls|, else insecure ones.
-// gRPC copies the PEM strings. NULL roots: gRPC's default roots
-// (GRPC_DEFAULT_SSL_ROOTS_FILE_PATH or its bundled set).
-static grpc_channel_credentials *make_credentials(int tls,
-                                                  const tls_files *files,
-                                                  ss_status *st) {
-  grpc_channel_credentials *creds;
-  if (!tls) {
-    creds = grpc_insecure_credentials_create();
-  } else {
-    grpc_ssl_pem_key_cert_pair pair = {.private_key = files->key,
-                                       .cert_chain = files->cert};
-    creds = grpc_ssl_credentials_create(
-        files->roots, files->cert != NULL ? &pair : NULL, NULL, NULL);
-  }
-  if (creds == NULL) {
-    ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
-                  "gRPC refused the channel credentials");
-  }
-  return creds;
-}
-
 static char *copy_string(const char *s, ss_status *st) {
   if (s == NULL) {
     return NULL;
@@ -582,8 +388,6 @@ ss_client *ss_client_new(const ss_client_options *options, ss_error *err) {
   error_clear(err);
   ss_client *client = NULL;
   grpc_channel_credentials *creds = NULL;
-  tls_files files;
-  memset(&files, 0, sizeof(files));
   if (!validate_options(options, &st)) {
     goto err;
   }
@@ -634,18 +438,21 @@ ss_client *ss_client_new(const ss_client_options *options, ss_error *err) {
   if (client->key == NULL) {
     goto err;
   }
-  // TLS files are read and checked before gRPC starts its threads.
-  int tls = options->use_tls || options->tls_ca_file != NULL;
-  if (tls && !tls_files_load(&files, options, &st)) {
+  // TLS files are read and checked before gRPC starts its threads. NULL
+  // roots: gRPC's default roots.
+  if (options->use_tls || options->tls_ca_file != NULL) {
+    ss_tls_channel_options tls = {.tls_ca_file = options->tls_ca_file,
+                                  .tls_cert_file = options->tls_cert_file,
+                                  .tls_key_file = options->tls_key_file};
+    creds = ss_tls_channel_credentials_new(&tls, &st);
+  } else {
+    creds = grpc_insecure_credentials_create();
+  }
+  if (creds == NULL) {
     goto err;
   }
   grpc_init();
   client->grpc_initialized = 1;
-  creds = make_credentials(tls, &files, &st);
-  tls_files_cleanup(&files);
-  if (creds == NULL) {
-    goto err;
-  }
   grpc_arg args[3];
   size_t num_args = 0;
   args[num_args].type = GRPC_ARG_INTEGER;
@@ -663,10 +470,7 @@ ss_client *ss_client_new(const ss_client_options *options, ss_error *err) {
   args[num_args].value.integer = 0;
   num_args++;
   if (options->tls_server_name != NULL) {
-    args[num_args].type = GRPC_ARG_STRING;
-    args[num_args].key = (char *)GRPC_SSL_TARGET_NAME_OVERRIDE_ARG;
-    args[num_args].value.string = (char *)options->tls_server_name;
-    num_args++;
+    ss_tls_server_name_arg(&args[num_args++], options->tls_server_name);
   }
   grpc_channel_args channel_args = {.num_args = num_args, .args = args};
   // Never NULL: bad settings make a lame channel whose calls fail with a
@@ -676,7 +480,6 @@ ss_client *ss_client_new(const ss_client_options *options, ss_error *err) {
   return client;
 
 err:
-  tls_files_cleanup(&files);
   ss_client_free(client);
   error_from_status(err, &st);
   return NULL;
@@ -952,6 +755,10 @@ err:
 
 // --- Queries ---
 
+// The tag of every batch: a query has at most one in flight, waited for
+// where it starts.
+enum { kBatchTag = 0 };
+
 static ss_query *query_alloc(ss_status *st) {
   ss_query *query = calloc(1, sizeof(*query));
   if (query == NULL) {
@@ -972,31 +779,6 @@ static ss_query *query_alloc(ss_status *st) {
 }
 
 ss_query *ss__query_new_detached(ss_status *st) { return query_alloc(st); }
-
-// run_batch starts |ops| on the query's call and waits for their completion.
-// Returns 1 when they succeeded, 0 when the call failed (its status says
-// why), or -1 with |st| set when the batch could not start (then no
-// completion will come).
-static int run_batch(ss_query *query, const grpc_op *ops, size_t num_ops,
-                     ss_status *st) {
-  grpc_call_error rc =
-      grpc_call_start_batch(query->call, ops, num_ops, &query->tag, NULL);
-  if (rc != GRPC_CALL_OK) {
-    ss_status_set(st, GRPC_STATUS_INTERNAL, "gRPC refused a batch: %s",
-                  grpc_call_error_to_string(rc));
-    return -1;
-  }
-  // The call's deadline, or a cancel, bounds the wait.
-  grpc_event ev = grpc_completion_queue_next(
-      query->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-  if (ev.type != GRPC_OP_COMPLETE || ev.tag != &query->tag) {
-    // Cannot happen: the queue is ours and holds one batch at a time.
-    ss_status_set(st, GRPC_STATUS_INTERNAL,
-                  "unexpected completion-queue event %d", (int)ev.type);
-    return -1;
-  }
-  return ev.success ? 1 : 0;
-}
 
 // status_from_call puts the call's status and details into |st|, keeping printable ASCII
 // only: they come from the server or the proxy and end up on terminals.
@@ -1034,7 +816,7 @@ static int finish_call(ss_query *query, ss_status *st) {
     op.data.recv_status_on_client.trailing_metadata = &query->trailing_md;
     op.data.recv_status_on_client.status = &query->status;
     op.data.recv_status_on_client.status_details = &query->status_details;
-    if (run_batch(query, &op, 1, st) < 0) {
+    if (!ss_sync_call_run(query->call, kBatchTag, &op, 1, NULL, st)) {
       return 0;
     }
     query->status_received = 1;
@@ -1058,7 +840,7 @@ static int recv_message(ss_query *query, int *out_final, ss_status *st) {
   memset(&op, 0, sizeof(op));
   op.op = GRPC_OP_RECV_MESSAGE;
   op.data.recv_message.recv_message = &buffer;
-  if (run_batch(query, &op, 1, st) < 0) {
+  if (!ss_sync_call_run(query->call, kBatchTag, &op, 1, NULL, st)) {
     return -1;
   }
   if (buffer == NULL) {
@@ -1113,7 +895,7 @@ static int fail_query(ss_query *query, ss_status *st, ss_error *err) {
   query->error = *st;
   release_current(query);
   if (query->call != NULL && !query->status_received) {
-    grpc_call_cancel(query->call, NULL);
+    ss_sync_call_cancel(query->call);
   }
   error_from_status(err, st);
   return -1;
@@ -1207,19 +989,15 @@ ss_query *ss_query_start(ss_client *client, const char *sql,
   if (request == NULL) {
     goto err;
   }
-  query->cq = grpc_completion_queue_create_for_next(NULL);
   gpr_timespec deadline = gpr_inf_future(GPR_CLOCK_REALTIME);
   if (options != NULL && options->timeout_ms > 0) {
     deadline = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
                             gpr_time_from_millis(options->timeout_ms,
                                                  GPR_TIMESPAN));
   }
-  grpc_slice method = grpc_slice_from_static_string(SS__QUERY_METHOD);
-  query->call = grpc_channel_create_call(client->channel, NULL,
-                                         GRPC_PROPAGATE_DEFAULTS, query->cq,
-                                         method, NULL, deadline, NULL);
+  query->call =
+      ss_sync_call_new(client->channel, SS__QUERY_METHOD, deadline, &st);
   if (query->call == NULL) {
-    ss_status_set(&st, GRPC_STATUS_INTERNAL, "gRPC made no call");
     goto err;
   }
   // Metadata slices borrow the client's strings: they outlive the batch,
@@ -1250,9 +1028,9 @@ ss_query *ss_query_start(ss_client *client, const char *sql,
   ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
   ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
   ops[3].data.recv_initial_metadata.recv_initial_metadata = &query->initial_md;
-  // A failed batch (0) means the call failed; the read below then gets no
+  // A failed batch means the call failed; the read below then gets no
   // message and reports the call's status.
-  if (run_batch(query, ops, 4, &st) < 0) {
+  if (!ss_sync_call_run(query->call, kBatchTag, ops, 4, NULL, &st)) {
     goto err;
   }
   grpc_byte_buffer_destroy(request);
@@ -1355,7 +1133,7 @@ void ss_query_cancel(ss_query *query) {
   atomic_store(&query->cancelled, 1);
   if (query->call != NULL) {
     // Thread-safe; completes the pending batch, if any, with a failure.
-    grpc_call_cancel(query->call, NULL);
+    ss_sync_call_cancel(query->call);
   }
 }
 
@@ -1368,25 +1146,12 @@ void ss_query_free(ss_query *query) {
     sealstream__v1__stream_payload__free_unpacked(query->schema,
                                                   &query->allocator);
   }
-  if (query->call != NULL) {
-    if (!query->status_received) {
-      grpc_call_cancel(query->call, NULL);
-    }
-    grpc_call_unref(query->call);
+  if (query->call != NULL && !query->status_received) {
+    ss_sync_call_cancel(query->call);
   }
-  if (query->cq != NULL) {
-    // No batch is in flight (each is waited for where it starts), so the
-    // drain sees the shutdown event at once.
-    grpc_completion_queue_shutdown(query->cq);
-    for (;;) {
-      grpc_event ev = grpc_completion_queue_next(
-          query->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-      if (ev.type == GRPC_QUEUE_SHUTDOWN) {
-        break;
-      }
-    }
-    grpc_completion_queue_destroy(query->cq);
-  }
+  // No batch is in flight (each is waited for where it starts), so this
+  // does not block.
+  ss_sync_call_free(query->call);
   grpc_metadata_array_destroy(&query->initial_md);
   grpc_metadata_array_destroy(&query->trailing_md);
   grpc_slice_unref(query->status_details);
