@@ -11,6 +11,7 @@ packages=(
   libssl-dev android-libboringssl-dev
   libcmocka-dev libjansson-dev zlib1g-dev libsqlite3-dev sqlite3
   protobuf-compiler python3-jwcrypto python3-grpcio python3-protobuf
+  haproxy
 )
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)

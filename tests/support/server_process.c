@@ -1,4 +1,5 @@
-// The sealstream-server binary as a child process (see server_process.h).
+// sealstream daemons (the server, the proxy) as child processes (see
+// server_process.h).
 // Between fork and exec the child calls only async-signal-safe functions:
 // the test process runs gRPC threads. The port file and log are written by
 // the child and read here as untrusted text.
@@ -23,6 +24,7 @@
 
 struct ss_test_server {
   pid_t pid;
+  char name[64];        // the program's name, for messages
   char target[32];      // "127.0.0.1:PORT"
   char log_path[4096];  // the child's stdout and stderr
   char port_path[4096];
@@ -231,7 +233,7 @@ int ss_test_run_program(char *const argv[], const char *log_path,
   return 1;
 }
 
-ss_test_server *ss_test_server_start(const ss_test_server_options *options,
+ss_test_server *ss_test_daemon_start(const char *name, char *const argv[],
                                      ss_status *st) {
   ss_test_server *server = calloc(1, sizeof(*server));
   if (server == NULL) {
@@ -239,33 +241,89 @@ ss_test_server *ss_test_server_start(const ss_test_server_options *options,
     return NULL;
   }
   server->pid = -1;
+  snprintf(server->name, sizeof(server->name), "%s", name);
   unsigned id = next_server_id++;
-  char name[64];
-  snprintf(name, sizeof(name), "server-%u.log", id);
-  if (!ss_test_tmp_path(server->log_path, sizeof(server->log_path), name, st)) {
+  char file[96];
+  snprintf(file, sizeof(file), "%s-%u.log", name, id);
+  if (!ss_test_tmp_path(server->log_path, sizeof(server->log_path), file,
+                        st)) {
     goto err;
   }
-  snprintf(name, sizeof(name), "server-%u.port", id);
-  if (!ss_test_tmp_path(server->port_path, sizeof(server->port_path), name,
+  snprintf(file, sizeof(file), "%s-%u.port", name, id);
+  if (!ss_test_tmp_path(server->port_path, sizeof(server->port_path), file,
                         st)) {
     goto err;
   }
   unlink(server->port_path);
   unlink(server->log_path);
 
+  char *full[MAX_ARGS + 3];
+  size_t argc = 0;
+  for (; argv[argc] != NULL; argc++) {
+    if (argc == MAX_ARGS) {
+      ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
+                    "%s: more than %d arguments", name, MAX_ARGS);
+      goto err;
+    }
+    full[argc] = argv[argc];
+  }
+  full[argc++] = "--port-file";
+  full[argc++] = server->port_path;
+  full[argc] = NULL;
+
+  server->pid = spawn(full, server->log_path, 1, st);
+  if (server->pid < 0) {
+    goto err;
+  }
+  for (long waited = 0;; waited += POLL_MS) {
+    unsigned port = read_port(server->port_path);
+    if (port != 0) {
+      // A partly written number would also parse: accept it once it reads
+      // the same a moment later.
+      sleep_ms(POLL_MS);
+      if (read_port(server->port_path) == port) {
+        snprintf(server->target, sizeof(server->target), "127.0.0.1:%u", port);
+        return server;
+      }
+    }
+    int status = 0;
+    if (waitpid(server->pid, &status, WNOHANG) == server->pid) {
+      char how[96];
+      describe_exit(how, sizeof(how), status);
+      server->pid = -1;
+      print_log(server->log_path, name);
+      ss_status_set(st, GRPC_STATUS_UNAVAILABLE,
+                    "%s exited before listening: %s", name, how);
+      goto err;
+    }
+    if (waited >= START_TIMEOUT_MS) {
+      print_log(server->log_path, name);
+      ss_status_set(st, GRPC_STATUS_DEADLINE_EXCEEDED,
+                    "%s wrote no port to %s within %d ms", name,
+                    server->port_path, START_TIMEOUT_MS);
+      goto err;
+    }
+    sleep_ms(POLL_MS);
+  }
+
+err:
+  ss_test_server_kill(server);
+  return NULL;
+}
+
+ss_test_server *ss_test_server_start(const ss_test_server_options *options,
+                                     ss_status *st) {
   char workers[16];
   char drain[16];
   char streams[16];
   char query_time[16];
-  char *argv[MAX_ARGS];
+  char *argv[MAX_ARGS + 1];
   size_t argc = 0;
   argv[argc++] = (char *)options->binary;
   argv[argc++] = "--db";
   argv[argc++] = (char *)options->db_path;
   argv[argc++] = "--listen";
   argv[argc++] = "127.0.0.1:0";
-  argv[argc++] = "--port-file";
-  argv[argc++] = server->port_path;
   if (options->allow_plaintext) {
     argv[argc++] = "--allow-plaintext";
   }
@@ -290,45 +348,7 @@ ss_test_server *ss_test_server_start(const ss_test_server_options *options,
     argv[argc++] = query_time;
   }
   argv[argc] = NULL;
-
-  server->pid = spawn(argv, server->log_path, 1, st);
-  if (server->pid < 0) {
-    goto err;
-  }
-  for (long waited = 0;; waited += POLL_MS) {
-    unsigned port = read_port(server->port_path);
-    if (port != 0) {
-      // A partly written number would also parse: accept it once it reads
-      // the same a moment later.
-      sleep_ms(POLL_MS);
-      if (read_port(server->port_path) == port) {
-        snprintf(server->target, sizeof(server->target), "127.0.0.1:%u", port);
-        return server;
-      }
-    }
-    int status = 0;
-    if (waitpid(server->pid, &status, WNOHANG) == server->pid) {
-      char how[96];
-      describe_exit(how, sizeof(how), status);
-      server->pid = -1;
-      print_log(server->log_path, "sealstream-server log");
-      ss_status_set(st, GRPC_STATUS_UNAVAILABLE,
-                    "sealstream-server exited before listening: %s", how);
-      goto err;
-    }
-    if (waited >= START_TIMEOUT_MS) {
-      print_log(server->log_path, "sealstream-server log");
-      ss_status_set(st, GRPC_STATUS_DEADLINE_EXCEEDED,
-                    "sealstream-server wrote no port to %s within %d ms",
-                    server->port_path, START_TIMEOUT_MS);
-      goto err;
-    }
-    sleep_ms(POLL_MS);
-  }
-
-err:
-  ss_test_server_kill(server);
-  return NULL;
+  return ss_test_daemon_start("sealstream-server", argv, st);
 }
 
 const char *ss_test_server_target(const ss_test_server *server) {
@@ -336,6 +356,10 @@ const char *ss_test_server_target(const ss_test_server *server) {
 }
 
 pid_t ss_test_server_pid(const ss_test_server *server) { return server->pid; }
+
+int ss_test_server_port(const ss_test_server *server) {
+  return atoi(strchr(server->target, ':') + 1);
+}
 
 int ss_test_server_log_contains(const ss_test_server *server,
                                 const char *needle) {
@@ -349,7 +373,7 @@ int ss_test_server_stop(ss_test_server *server, unsigned timeout_s,
   }
   int ok = 0;
   if (server->pid <= 0) {
-    ss_status_set(st, GRPC_STATUS_INTERNAL, "sealstream-server not running");
+    ss_status_set(st, GRPC_STATUS_INTERNAL, "%s not running", server->name);
     goto done;
   }
   if (kill(server->pid, SIGTERM) != 0) {
@@ -362,9 +386,9 @@ int ss_test_server_stop(ss_test_server *server, unsigned timeout_s,
     kill(server->pid, SIGKILL);
     wait_exit(server->pid, 10000, &status);
     server->pid = -1;
-    print_log(server->log_path, "sealstream-server log");
+    print_log(server->log_path, server->name);
     ss_status_set(st, GRPC_STATUS_DEADLINE_EXCEEDED,
-                  "sealstream-server still running %u s after SIGTERM",
+                  "%s still running %u s after SIGTERM", server->name,
                   timeout_s);
     goto done;
   }
@@ -372,17 +396,17 @@ int ss_test_server_stop(ss_test_server *server, unsigned timeout_s,
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     char how[96];
     describe_exit(how, sizeof(how), status);
-    print_log(server->log_path, "sealstream-server log");
+    print_log(server->log_path, server->name);
     ss_status_set(st, GRPC_STATUS_INTERNAL,
-                  "sealstream-server after SIGTERM: %s, expected exit 0", how);
+                  "%s after SIGTERM: %s, expected exit 0", server->name, how);
     goto done;
   }
   // AddressSanitizer, LeakSanitizer and UndefinedBehaviorSanitizer reports.
   if (file_contains(server->log_path, "Sanitizer") ||
       file_contains(server->log_path, "runtime error:")) {
-    print_log(server->log_path, "sealstream-server log");
-    ss_status_set(st, GRPC_STATUS_INTERNAL,
-                  "sealstream-server log holds a sanitizer report");
+    print_log(server->log_path, server->name);
+    ss_status_set(st, GRPC_STATUS_INTERNAL, "%s log holds a sanitizer report",
+                  server->name);
     goto done;
   }
   ok = 1;

@@ -36,11 +36,22 @@ typedef struct ss_test_server ss_test_server;
 ss_test_server *ss_test_server_start(const ss_test_server_options *options,
                                      ss_status *st);
 
+// ss_test_daemon_start runs the daemon |argv| (argv[0] the binary's path,
+// NULL-terminated, borrowed) with "--port-file FILE" appended, like
+// ss_test_server_start: |name| names it in file names and messages. Returns
+// it (an ss_test_server: every function below applies), or NULL with |st|
+// set.
+ss_test_server *ss_test_daemon_start(const char *name, char *const argv[],
+                                     ss_status *st);
+
 // ss_test_server_target returns "127.0.0.1:PORT". Borrowed from |server|.
 const char *ss_test_server_target(const ss_test_server *server);
 
 // ss_test_server_pid returns the server's process id.
 pid_t ss_test_server_pid(const ss_test_server *server);
+
+// ss_test_server_port returns the port it listens on.
+int ss_test_server_port(const ss_test_server *server);
 
 // ss_test_server_log_contains returns 1 if the server's log so far contains
 // |needle|.
