@@ -30,6 +30,7 @@
 #include <openssl/rand.h>
 
 #include "client/client_internal.h"
+#include "lib/protocol/names.h"
 #include "lib/base/bytes.h"
 #include "lib/base/status.h"
 #include "lib/jose/jwk.h"
@@ -996,7 +997,7 @@ ss_query *ss_query_start(ss_client *client, const char *sql,
                                                  GPR_TIMESPAN));
   }
   query->call =
-      ss_sync_call_new(client->channel, SS__QUERY_METHOD, deadline, &st);
+      ss_sync_call_new(client->channel, SS_PROTOCOL_EXECUTE_QUERY_METHOD, deadline, &st);
   if (query->call == NULL) {
     goto err;
   }
@@ -1007,12 +1008,12 @@ ss_query *ss_query_start(ss_client *client, const char *sql,
   memset(metadata, 0, sizeof(metadata));
   if (client->route != NULL) {
     metadata[num_metadata].key =
-        grpc_slice_from_static_string("x-sealstream-route");
+        grpc_slice_from_static_string(SS_PROTOCOL_ROUTE_HEADER);
     metadata[num_metadata].value = grpc_slice_from_static_string(client->route);
     num_metadata++;
   }
   if (client->authorization != NULL) {
-    metadata[num_metadata].key = grpc_slice_from_static_string("authorization");
+    metadata[num_metadata].key = grpc_slice_from_static_string(SS_PROTOCOL_AUTH_HEADER);
     metadata[num_metadata].value =
         grpc_slice_from_static_string(client->authorization);
     num_metadata++;

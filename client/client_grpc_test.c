@@ -25,6 +25,7 @@
 #include <grpc/support/time.h>
 
 #include "client/client_internal.h"
+#include "lib/protocol/names.h"
 #include "lib/base/status.h"
 #include "lib/protocol/stream.h"
 #include "sealstream/v1/query.pb-c.h"
@@ -323,7 +324,7 @@ static void observe_request(fake_server *fs,
 
 static void handle_call(fake_server *fs, grpc_call *call,
                         const grpc_metadata_array *md) {
-  copy_metadata(md, "x-sealstream-route", fs->seen.route,
+  copy_metadata(md, SS_PROTOCOL_ROUTE_HEADER, fs->seen.route,
                 sizeof(fs->seen.route));
   copy_metadata(md, "authorization", fs->seen.authorization,
                 sizeof(fs->seen.authorization));
@@ -404,7 +405,7 @@ static void *serve(void *arg) {
                                  fs->cq, &kTagNew) != GRPC_CALL_OK) {
       server_fail(fs, "grpc_server_request_call failed");
     } else if ((got = wait_tag(fs, &kTagNew))) {
-      if (grpc_slice_str_cmp(details.method, SS__QUERY_METHOD) != 0) {
+      if (grpc_slice_str_cmp(details.method, SS_PROTOCOL_EXECUTE_QUERY_METHOD) != 0) {
         server_fail(fs, "wrong method path");
       }
       handle_call(fs, call, &md);

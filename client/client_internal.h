@@ -15,9 +15,6 @@
 extern "C" {
 #endif
 
-// The gRPC method path of QueryService.ExecuteQuery (server-streaming).
-#define SS__QUERY_METHOD "/sealstream.v1.QueryService/ExecuteQuery"
-
 // Bytes of the random client_request_id sent with each query.
 #define SS__REQUEST_ID_LEN 16
 
@@ -25,9 +22,6 @@ extern "C" {
 #define SS__DEFAULT_ROTATE_AFTER_QUERIES 1000
 #define SS__DEFAULT_ROTATE_AFTER_SECONDS 3600
 #define SS__DEFAULT_MAX_MESSAGE_BYTES (64u * 1024 * 1024)
-
-// Largest TLS file read (PEM roots, certificate chain or key).
-#define SS__MAX_TLS_FILE_BYTES (1024 * 1024)
 
 // Largest route or token sent as metadata.
 #define SS__MAX_METADATA_VALUE 4096

@@ -16,6 +16,7 @@
 #include <openssl/crypto.h>
 
 #include "client/client_internal.h"
+#include "lib/protocol/names.h"
 #include "lib/base/status.h"
 #include "lib/jose/jwk.h"
 #include "sealstream/v1/query.pb-c.h"
@@ -745,7 +746,7 @@ static void test_method_path_matches_service_descriptor(void **state) {
   char path[128];
   snprintf(path, sizeof(path), "/%s/%s", service->name,
            service->methods[0].name);
-  assert_string_equal(path, SS__QUERY_METHOD);
+  assert_string_equal(path, SS_PROTOCOL_EXECUTE_QUERY_METHOD);
 }
 
 static void test_query_start_rejects_bad_arguments(void **state) {

@@ -10,13 +10,8 @@
 #include "lib/rpc/server.h"
 
 #include <errno.h>
-#include <grpc/grpc_security.h>
 #include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
-#include <openssl/bio.h>
-#include <openssl/err.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -24,11 +19,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "lib/base/bytes.h"
 #include "lib/rpc/server_internal.h"
+#include "lib/rpc/tls.h"
 
-// PEM files larger than this are refused (a long chain is a few KiB).
-#define SS_RPC_MAX_PEM_BYTES (1024 * 1024)
 #define SS_RPC_MAX_REQUESTS_PER_METHOD 1024
 #define SS_RPC_KEEPALIVE_TIME_MS (60 * 1000)
 #define SS_RPC_KEEPALIVE_TIMEOUT_MS (20 * 1000)
@@ -656,150 +649,6 @@ static void on_shutdown(void *owner, int ok) {
   pthread_mutex_unlock(&server->mu);
 }
 
-// read_file reads |path| (an operator-given PEM file) into |out| as a
-// NUL-terminated string.
-static int read_file(const char *what, const char *path, ss_buf *out,
-                     ss_status *st) {
-  ss_buf_init(out, SS_RPC_MAX_PEM_BYTES + 1);
-  FILE *f = fopen(path, "rb");
-  if (f == NULL) {
-    return ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT, "%s %s: %s", what,
-                         path, strerror(errno));
-  }
-  int ok = 1;
-  for (;;) {
-    uint8_t *dst;
-    if (!ss_buf_reserve(out, 4096, &dst)) {
-      ok = ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
-                         "%s %s: larger than %d bytes", what, path,
-                         SS_RPC_MAX_PEM_BYTES);
-      break;
-    }
-    size_t n = fread(dst, 1, 4096, f);
-    ss_buf_advance(out, n);
-    if (n < 4096) {
-      if (ferror(f)) {
-        ok = ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT, "%s %s: %s", what,
-                           path, strerror(errno));
-      }
-      break;
-    }
-  }
-  fclose(f);
-  if (ok && !ss_buf_nul_terminate(out)) {
-    ok = ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
-                       "%s %s: larger than %d bytes", what, path,
-                       SS_RPC_MAX_PEM_BYTES);
-  }
-  if (!ok) {
-    ss_buf_cleanup(out);
-  }
-  return ok;
-}
-
-// no_passphrase refuses encrypted keys instead of prompting on a terminal.
-static int no_passphrase(char *buf, int size, int rwflag, void *userdata) {
-  (void)buf;
-  (void)size;
-  (void)rwflag;
-  (void)userdata;
-  return -1;
-}
-
-// check_tls parses the PEM texts so that a wrong file is named at start-up
-// rather than at the first handshake.
-static int check_tls(const ss_rpc_server_options *options, const ss_buf *cert,
-                     const ss_buf *key, const ss_buf *ca, ss_status *st) {
-  int ok = 0;
-  X509 *x509 = NULL;
-  EVP_PKEY *pkey = NULL;
-  BIO *bio = BIO_new_mem_buf(cert->data, (int)cert->len);
-  if (bio == NULL ||
-      (x509 = PEM_read_bio_X509(bio, NULL, no_passphrase, NULL)) == NULL) {
-    ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
-                  "TLS certificate %s: no PEM certificate found",
-                  options->tls_cert_file);
-    goto done;
-  }
-  BIO_free(bio);
-  bio = BIO_new_mem_buf(key->data, (int)key->len);
-  if (bio == NULL || (pkey = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase,
-                                                     NULL)) == NULL) {
-    ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
-                  "TLS key %s: no unencrypted PEM private key found",
-                  options->tls_key_file);
-    goto done;
-  }
-  if (X509_check_private_key(x509, pkey) != 1) {
-    ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
-                  "TLS key %s does not match the certificate %s",
-                  options->tls_key_file, options->tls_cert_file);
-    goto done;
-  }
-  if (ca->data != NULL) {
-    BIO_free(bio);
-    X509 *root = NULL;
-    bio = BIO_new_mem_buf(ca->data, (int)ca->len);
-    if (bio == NULL ||
-        (root = PEM_read_bio_X509(bio, NULL, no_passphrase, NULL)) == NULL) {
-      ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
-                    "TLS client CA %s: no PEM certificate found",
-                    options->tls_client_ca_file);
-      goto done;
-    }
-    X509_free(root);
-  }
-  ok = 1;
-done:
-  BIO_free(bio);
-  X509_free(x509);
-  EVP_PKEY_free(pkey);
-  ERR_clear_error();
-  return ok;
-}
-
-static grpc_server_credentials *make_credentials(
-    const ss_rpc_server_options *options, ss_status *st) {
-  int has_cert = options->tls_cert_file != NULL;
-  int has_key = options->tls_key_file != NULL;
-  int has_ca = options->tls_client_ca_file != NULL;
-  if (!has_cert && !has_key && !has_ca) {
-    return grpc_insecure_server_credentials_create();
-  }
-  if (!has_cert || !has_key) {
-    ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
-                  "TLS needs both a certificate and a private key%s",
-                  has_ca ? " (a client CA alone is not enough)" : "");
-    return NULL;
-  }
-  grpc_server_credentials *creds = NULL;
-  ss_buf cert = {0}, key = {0}, ca = {0};
-  if (!read_file("TLS certificate", options->tls_cert_file, &cert, st) ||
-      !read_file("TLS key", options->tls_key_file, &key, st) ||
-      (has_ca &&
-       !read_file("TLS client CA", options->tls_client_ca_file, &ca, st)) ||
-      !check_tls(options, &cert, &key, &ca, st)) {
-    goto done;
-  }
-  grpc_ssl_pem_key_cert_pair pair = {(const char *)key.data,
-                                     (const char *)cert.data};
-  // gRPC copies the PEM texts; the key buffer is wiped below.
-  creds = grpc_ssl_server_credentials_create_ex(
-      has_ca ? (const char *)ca.data : NULL, &pair, 1,
-      has_ca ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
-             : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE,
-      NULL);
-  if (creds == NULL) {
-    ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
-                  "TLS: gRPC refused the certificate or key");
-  }
-done:
-  ss_buf_cleanup(&cert);
-  ss_buf_cleanup(&key);
-  ss_buf_cleanup(&ca);
-  return creds;
-}
-
 static void free_methods(rpc_method *m) {
   while (m != NULL) {
     rpc_method *next = m->next;
@@ -877,7 +726,9 @@ ss_rpc_server *ss_rpc_server_new(const ss_rpc_server_options *options,
       goto err;
     }
   }
-  creds = make_credentials(options, st);
+  ss_tls_server_options tls = {options->tls_cert_file, options->tls_key_file,
+                               options->tls_client_ca_file};
+  creds = ss_tls_server_credentials_new(&tls, st);
   if (creds == NULL) {
     goto err;
   }

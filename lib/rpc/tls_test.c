@@ -462,11 +462,11 @@ static void test_a_key_that_does_not_match_the_certificate_is_refused(
   fixture *f = *state;
   const char *cert = path(f, SS_TEST_PKI_SERVER_CERT);
   const char *other_key = path(f, SS_TEST_PKI_CLIENT_KEY);
+  // A status message is cut at SS_STATUS_MSG_MAX: with long temporary paths
+  // the certificate's path may not fit, so check what comes first.
   char want[1400];
-  snprintf(want, sizeof(want),
-           "tls_key_file %s does not match the certificate in "
-           "tls_cert_file %s",
-           other_key, cert);
+  snprintf(want, sizeof(want), "tls_key_file %s does not match the certificate",
+           other_key);
   expect_server_error(cert, other_key, NULL, want);
   expect_channel_error(NULL, cert, other_key, want);
   expect_pem_error(NULL, pem(f, SS_TEST_PKI_SERVER_CERT),

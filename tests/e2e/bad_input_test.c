@@ -27,6 +27,7 @@
 #include "sealstream/client.h"
 #include "sealstream/v1/query.pb-c.h"
 #include "tests/support/fixture.h"
+#include "lib/protocol/names.h"
 #include "tests/support/raw_call.h"
 #include "tests/support/result_check.h"
 #include "tests/support/server_process.h"
@@ -554,7 +555,7 @@ static void test_garbage_request_bytes_are_invalid_argument(void **state) {
     ss_raw_result_init(&out);
     ss_status st;
     assert_true(ss_raw_call(&out, ss_test_server_target(server),
-                            SS_RAW_EXECUTE_QUERY, kGarbage[i],
+                            SS_PROTOCOL_EXECUTE_QUERY_METHOD, kGarbage[i],
                             sizeof(kGarbage[i]), NULL, &st));
     if (out.code != GRPC_STATUS_INVALID_ARGUMENT) {
       fail_msg("garbage request %zu: %s (%s)", i, ss_status_code_name(out.code),

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "lib/base/bytes.h"
+#include "lib/protocol/names.h"
 #include "lib/rpc/test_client.h"
 
 #define DEFAULT_MAX_BYTES (64u * 1024 * 1024)
@@ -136,7 +137,7 @@ int ss_raw_query(ss_raw_result *out, const char *target,
   }
   sealstream__v1__query_request__pack(request, packed);
   int ok =
-      ss_raw_call(out, target, SS_RAW_EXECUTE_QUERY, packed, len, options, st);
+      ss_raw_call(out, target, SS_PROTOCOL_EXECUTE_QUERY_METHOD, packed, len, options, st);
   free(packed);
   return ok;
 }

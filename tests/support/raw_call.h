@@ -44,9 +44,6 @@ typedef struct ss_raw_call_options {
   const char *metadata_value;
 } ss_raw_call_options;
 
-// The method path of sealstream.v1.QueryService.ExecuteQuery.
-#define SS_RAW_EXECUTE_QUERY "/sealstream.v1.QueryService/ExecuteQuery"
-
 // ss_raw_call sends |request_len| bytes of |request| as the one request
 // message of |method| on a new insecure channel to |target| and reads every
 // response message and the status into |out| (cleaned up first). |options|
