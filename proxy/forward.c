@@ -15,6 +15,7 @@
 #include "proxy/forward.h"
 
 #include <grpc/byte_buffer.h>
+#include <grpc/compression.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,7 @@ typedef struct direction {
 typedef struct forward {
   ss_rpc_call *c2p;           // held until finished
   ss_rpc_client_call *p2s;    // held until released
+  grpc_channel *channel;      // borrowed; p2s's
   char route[128];            // for messages
   const ss_forward_observer *observer;  // borrowed; may be NULL
   const ss_forward_filter *filter;      // borrowed; may be NULL
@@ -62,6 +64,35 @@ typedef struct forward {
   int64_t connect_us;
   int64_t first_byte_us;
 } forward;
+
+// Compressed messages pass through as their sender compressed them: the
+// proxy never inflates one. gRPC 1.51 does not tell the application which
+// encoding a call declared, so both legs of every forwarded call declare
+// gzip, the one algorithm every gRPC implementation speaks: a gzip-compressed
+// message goes on with its compressed flag, every other message goes
+// uncompressed (ss_rpc_buffer_send_flags), and a message compressed with
+// another algorithm is refused.
+static grpc_metadata declare_gzip(void) {
+  grpc_metadata md;
+  memset(&md, 0, sizeof(md));
+  md.key = grpc_slice_from_static_string(
+      GRPC_COMPRESSION_REQUEST_ALGORITHM_MD_KEY);
+  md.value = grpc_slice_from_static_string("gzip");
+  return md;
+}
+
+// with_gzip returns a new array (free with free()) of the |n| entries of
+// |md| and the gzip declaration, or NULL when out of memory.
+static grpc_metadata *with_gzip(const grpc_metadata *md, size_t n) {
+  grpc_metadata *out = malloc((n + 1) * sizeof(*out));
+  if (out != NULL) {
+    if (n > 0) {
+      memcpy(out, md, n * sizeof(*out));
+    }
+    out[n] = declare_gzip();
+  }
+  return out;
+}
 
 static int64_t now_us(void) {
   struct timespec ts;
@@ -251,6 +282,22 @@ static void pump(forward *f, ss_forward_dir d) {
 static void received(forward *f, ss_forward_dir d, grpc_byte_buffer *msg) {
   direction *dir = &f->dir[d];
   dir->receiving = 0;
+  grpc_compression_algorithm compression =
+      msg != NULL && msg->type == GRPC_BB_RAW ? msg->data.raw.compression
+                                              : GRPC_COMPRESS_NONE;
+  if (compression != GRPC_COMPRESS_NONE && compression != GRPC_COMPRESS_GZIP) {
+    grpc_byte_buffer_destroy(msg);
+    const char *name = "an unknown algorithm";
+    grpc_compression_algorithm_name(compression, &name);
+    ss_status st;
+    ss_status_set(&st, GRPC_STATUS_UNIMPLEMENTED,
+                  "the %s sent a message compressed with %s; the proxy passes "
+                  "on gzip-compressed messages only",
+                  d == SS_FORWARD_TO_BACKEND ? "client" : "backend", name);
+    fail(f, &st);
+    maybe_finish(f);
+    return;
+  }
   if (msg == NULL) {
     dir->source_done = 1;
   } else if (f->broken || f->finished ||
@@ -330,11 +377,17 @@ static const ss_rpc_call_ops kC2pOps = {
 static void p2s_initial_md(void *app, const grpc_metadata_array *md) {
   forward *f = app;
   f->connect_us = now_us() - f->start_us;
-  if (!f->finished && md->count > 0) {
+  if (!f->finished) {
+    grpc_metadata *sent = with_gzip(md->metadata, md->count);
     ss_status st;
     // If gRPC refuses to send them, they are dropped rather than the call:
     // the metadata the client gets is then empty.
-    ss_rpc_call_send_initial_metadata(f->c2p, md->metadata, md->count, &st);
+    if (sent == NULL ||
+        !ss_rpc_call_send_initial_metadata(f->c2p, sent, md->count + 1, &st)) {
+      grpc_metadata gzip = declare_gzip();
+      ss_rpc_call_send_initial_metadata(f->c2p, &gzip, 1, &st);
+    }
+    free(sent);
   }
   f->initial_md_done = 1;
   pump(f, SS_FORWARD_TO_CLIENT);
@@ -359,7 +412,11 @@ static char *copy_details(const forward *f, grpc_status_code code,
   if (nul != NULL) {
     len = (size_t)(nul - start);
   }
-  if (code == GRPC_STATUS_UNAVAILABLE) {
+  // A backend may answer UNAVAILABLE itself, verbatim like any status; when
+  // its connection is down, the status is gRPC's own and names the route.
+  if (code == GRPC_STATUS_UNAVAILABLE &&
+      grpc_channel_check_connectivity_state(f->channel, 0) !=
+          GRPC_CHANNEL_READY) {
     char *out = malloc(SS_FORWARD_DETAILS_MAX);
     if (out != NULL) {
       int shown = len > SS_FORWARD_DETAILS_MAX ? SS_FORWARD_DETAILS_MAX
@@ -407,6 +464,7 @@ int ss_forward_start(ss_rpc_call *call, const ss_forward_target *target,
     return ss_status_set(st, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
   }
   f->c2p = call;
+  f->channel = target->channel;
   snprintf(f->route, sizeof(f->route), "%s",
            target->route != NULL ? target->route : "");
   f->observer = observer;
@@ -423,9 +481,15 @@ int ss_forward_start(ss_rpc_call *call, const ss_forward_target *target,
   args.channel = target->channel;
   args.method = ss_rpc_call_method(call);
   args.host = target->host;
-  args.metadata = metadata;
-  args.num_metadata = num_metadata;
-  f->p2s = ss_rpc_client_call_start(call, &args, &kP2sOps, f, st);
+  grpc_metadata *sent = with_gzip(metadata, num_metadata);
+  if (sent == NULL) {
+    ss_status_set(st, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+  } else {
+    args.metadata = sent;
+    args.num_metadata = num_metadata + 1;
+    f->p2s = ss_rpc_client_call_start(call, &args, &kP2sOps, f, st);
+    free(sent);
+  }
   if (f->p2s == NULL) {
     if (filter != NULL && filter->call_end != NULL) {
       filter->call_end(f->filter_state);

@@ -12,7 +12,11 @@
 //     trailing metadata once its last message has been delivered.
 // Exactly one receive and one send are in flight per direction, so flow
 // control holds end to end: a slow client slows the backend, and a call
-// holds at most one message per direction.
+// holds at most one message per direction. Messages compressed by their
+// sender pass through compressed, never inflated here (gzip only: another
+// algorithm is UNIMPLEMENTED). A backend's own statuses, UNAVAILABLE
+// included, pass verbatim; when the backend's connection is down, the
+// client gets UNAVAILABLE with details naming the route.
 //
 // Every byte here is untrusted and passed on unread. An optional filter (for
 // tests: tampering, capturing) sees every message.
@@ -107,8 +111,7 @@ typedef struct ss_forward_target {
 // success) to |target|, sending the |num_metadata| entries of |metadata|
 // (borrowed; copied by gRPC) as the backend call's initial metadata.
 // |observer| and |filter| (both borrowed, may be NULL, must outlive the call)
-// are told about it with |call_ctx|. A backend status UNAVAILABLE reaches the
-// client with details naming the route. On failure nothing was started, |st|
+// are told about it with |call_ctx|. On failure nothing was started, |st|
 // says why, and |call| is still the caller's to finish. Returns 1, or 0.
 int ss_forward_start(ss_rpc_call *call, const ss_forward_target *target,
                      const grpc_metadata *metadata, size_t num_metadata,

@@ -38,6 +38,14 @@ grpc_byte_buffer *ss_rpc_buffer_copy(const void *data, size_t len,
   return bb;
 }
 
+uint32_t ss_rpc_buffer_send_flags(const grpc_byte_buffer *msg) {
+  // gRPC itself marks a compressed buffer so that it is not compressed again.
+  return msg->type == GRPC_BB_RAW &&
+                 msg->data.raw.compression != GRPC_COMPRESS_NONE
+             ? 0
+             : GRPC_WRITE_NO_COMPRESS;
+}
+
 int ss_rpc_buffer_read(grpc_byte_buffer *bb, ss_buf *out, ss_status *st) {
   ss_buf_reset(out);
   if (bb == NULL) {

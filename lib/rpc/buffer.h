@@ -29,6 +29,13 @@ grpc_byte_buffer *ss_rpc_buffer_take(uint8_t *data, size_t len, ss_status *st);
 grpc_byte_buffer *ss_rpc_buffer_copy(const void *data, size_t len,
                                      ss_status *st);
 
+// ss_rpc_buffer_send_flags returns the write flags that send |msg| as it
+// is: a buffer still compressed as its sender compressed it (its
+// data.raw.compression names the algorithm; see keep_compressed in
+// server.h) goes out with the same bytes and the compressed flag; any other
+// goes out uncompressed, whatever compression the call negotiated.
+uint32_t ss_rpc_buffer_send_flags(const grpc_byte_buffer *msg);
+
 // ss_rpc_buffer_read resets |out| and copies the whole message in |bb| into
 // it (decompressed if gRPC compressed it). A message longer than |out|'s cap
 // is RESOURCE_EXHAUSTED. Returns 1, or 0 with |st| set and |out| empty.

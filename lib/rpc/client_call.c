@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/rpc/buffer.h"
 #include "lib/rpc/server_internal.h"
 
 struct ss_rpc_client_call {
@@ -280,6 +281,7 @@ int ss_rpc_client_call_send(ss_rpc_client_call *call, grpc_byte_buffer *msg,
   grpc_op op;
   memset(&op, 0, sizeof(op));
   op.op = GRPC_OP_SEND_MESSAGE;
+  op.flags = ss_rpc_buffer_send_flags(msg);
   op.data.send_message.send_message = msg;
   int ok = start_batch(call, &op, 1, &call->send_tag, "send", st);
   if (ok) {

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "lib/rpc/buffer.h"
 #include "lib/rpc/server_internal.h"
 #include "lib/rpc/tls.h"
 
@@ -216,6 +217,7 @@ static int start_status(ss_rpc_call *c, grpc_status_code code,
   }
   if (c->final_msg != NULL) {
     ops[n].op = GRPC_OP_SEND_MESSAGE;
+    ops[n].flags = ss_rpc_buffer_send_flags(c->final_msg);
     ops[n].data.send_message.send_message = c->final_msg;
     n++;
   }
@@ -502,6 +504,7 @@ int ss_rpc_call_send(ss_rpc_call *call, grpc_byte_buffer *msg, ss_status *st) {
     n++;
   }
   ops[n].op = GRPC_OP_SEND_MESSAGE;
+  ops[n].flags = ss_rpc_buffer_send_flags(msg);
   ops[n].data.send_message.send_message = msg;
   n++;
   call->refs++;
