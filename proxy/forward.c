@@ -57,6 +57,7 @@ typedef struct forward {
   const grpc_metadata_array *trailing_md;  // borrowed from p2s until release
   int end_ok;    // a filter ended the call with OK
   int broken;    // a leg failed: stop forwarding and end the call
+  ss_status failure;  // why, when |broken|: what the client is told
   int finished;  // the status went to the client
   int refs;      // c2p and p2s, each until its on_release
 
@@ -190,14 +191,18 @@ static void maybe_finish(forward *f) {
   ss_rpc_client_call_release(f->p2s);
 }
 
-// fail stops forwarding after a leg refused an operation: the backend call
-// is cancelled and the client gets its status when it arrives.
+// fail stops forwarding after a leg failed or refused an operation: the
+// backend call is cancelled and the client gets its status, now if it
+// already arrived (a deadline ends both legs at once, in either order),
+// else when it does.
 static void fail(forward *f, const ss_status *st) {
   if (f->broken) {
     return;
   }
   f->broken = 1;
+  f->failure = *st;
   ss_rpc_client_call_cancel(f->p2s, st->code, st->msg);
+  maybe_finish(f);
 }
 
 static int start_send(forward *f, ss_forward_dir d, grpc_byte_buffer *msg,
@@ -323,6 +328,9 @@ static void received(forward *f, ss_forward_dir d, grpc_byte_buffer *msg) {
     }
   }
   pump(f, d);
+  // Once the call broke, pump does nothing: the end of a stream may be what
+  // the status waited for.
+  maybe_finish(f);
 }
 
 static void sent(forward *f, ss_forward_dir d, int ok) {
@@ -354,10 +362,23 @@ static void c2p_sent(void *app, int ok) {
   sent(app, SS_FORWARD_TO_CLIENT, ok);
 }
 
+// deadline_reached returns 1 when the client's deadline has passed or is
+// about to: the client's own deadline passes a little before the proxy's
+// (which starts when the request arrives), and the client then resets the
+// stream, so a cancel this close to the deadline is the deadline.
+static int deadline_reached(const forward *f) {
+  int64_t deadline_ms = ss_rpc_call_deadline_ms(f->c2p);
+  return deadline_ms != 0 && deadline_ms <= now_us() / 1000 + 100;
+}
+
 static void c2p_cancelled(void *app) {
   forward *f = app;
   ss_status st;
-  ss_status_set(&st, GRPC_STATUS_CANCELLED, "the client cancelled the call");
+  if (deadline_reached(f)) {
+    ss_status_set(&st, GRPC_STATUS_DEADLINE_EXCEEDED, "deadline exceeded");
+  } else {
+    ss_status_set(&st, GRPC_STATUS_CANCELLED, "the client cancelled the call");
+  }
   // The backend call is cancelled through propagation too; this makes sure
   // forwarding stops at once.
   fail(f, &st);
@@ -433,9 +454,22 @@ static void p2s_status(void *app, grpc_status_code code, grpc_slice details,
                        const grpc_metadata_array *trailing) {
   forward *f = app;
   f->status_received = 1;
-  f->status = code;
-  // Out of memory leaves it NULL: the status then goes without details.
-  f->status_details = copy_details(f, code, details);
+  if (f->broken) {
+    // The backend call ended because the proxy cancelled it (or gRPC did,
+    // through the client's call, a moment earlier): the reason is the
+    // failure's.
+    f->status = f->failure.code;
+    f->status_details = strdup(f->failure.msg);
+  } else if (code == GRPC_STATUS_CANCELLED && deadline_reached(f)) {
+    // The client's deadline reached the backend call (its child) through
+    // gRPC before it reached the proxy.
+    f->status = GRPC_STATUS_DEADLINE_EXCEEDED;
+    f->status_details = strdup("deadline exceeded");
+  } else {
+    f->status = code;
+    // Out of memory leaves it NULL: the status then goes without details.
+    f->status_details = copy_details(f, code, details);
+  }
   f->trailing_md = trailing;
   if (code != GRPC_STATUS_OK) {
     // The client's next messages have nowhere to go.
