@@ -90,7 +90,8 @@ typedef struct ss_proxy_limits {
   int max_streams_per_token;  // concurrent streams of one token entry
   int max_message_bytes;      // largest message in either direction
   int max_metadata_bytes;     // largest request metadata (headers)
-  int idle_timeout_s;         // close idle client connections; 0: never
+  int idle_timeout_s;         // end a stream no message moved on for
+                              // this long, either way; 0: never
   int drain_timeout_s;        // on shutdown, let streams finish this long
   int threads;                // completion-queue threads
 } ss_proxy_limits;

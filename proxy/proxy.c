@@ -89,6 +89,7 @@ struct proxy_call {
   ss_proxy *proxy;   // borrowed
   table *table;      // referenced
   ss_rpc_call *c2p;  // borrowed; valid until end_call
+  char *peer;        // owned; the client's address, for the log
   const route *route;  // borrowed from |table|; NULL until chosen
   char token[SS_PROXY_NAME_MAX + 1];  // the token's name; "" for none
   int token_counted;  // counted in the token's streams
@@ -369,19 +370,17 @@ static void log_call(const proxy_call *pc, grpc_status_code code,
   char method[SS_STATUS_SHOWN_MAX + 4];
   const char *path = ss_rpc_call_method(pc->c2p);
   ss_status_shown(method, path, strlen(path));
-  char *peer = ss_rpc_call_peer(pc->c2p);
   // One fprintf per line, so lines from several threads do not interleave.
   fprintf(p->log,
           "access route=%s method=%s token=%s peer=%s code=%s "
           "bytes_to_backend=%llu bytes_to_client=%llu duration_ms=%.1f%s%s%s\n",
           pc->route != NULL ? pc->route->name : "-", method,
           pc->token[0] != '\0' ? pc->token : "-",
-          peer != NULL ? peer : "unknown", ss_status_code_name(code),
+          pc->peer != NULL ? pc->peer : "unknown", ss_status_code_name(code),
           (unsigned long long)bytes[0], (unsigned long long)bytes[1],
           (double)duration_us / 1000.0, reason != NULL ? " reason=\"" : "",
           reason != NULL ? reason : "", reason != NULL ? "\"" : "");
   fflush(p->log);
-  free(peer);
 }
 
 // end_call does the bookkeeping of a call's end and frees |pc|.
@@ -410,6 +409,7 @@ static void end_call(proxy_call *pc, grpc_status_code code, const char *reason,
   pthread_mutex_unlock(&p->mu);
   atomic_fetch_sub(&p->active, 1);
   table_unref(pc->table);
+  free(pc->peer);
   free(pc);
 }
 
@@ -448,6 +448,16 @@ static void on_forward_end(void *ctx, void *call_ctx,
   if (result->first_byte_us >= 0) {
     ss_proxy_metrics_observe_first_byte(p->metrics, name, strlen(name),
                                         (double)result->first_byte_us / 1e6);
+  }
+  // The idle sweep cancelled the call with its own status, which the client
+  // got; the forwarder saw only a cancel.
+  pthread_mutex_lock(&p->mu);
+  int idle = pc->idle_cancelled;
+  pthread_mutex_unlock(&p->mu);
+  if (idle) {
+    end_call(pc, GRPC_STATUS_RESOURCE_EXHAUSTED, "idle timeout (--idle-timeout)",
+             result->bytes, result->duration_us);
+    return;
   }
   end_call(pc, result->code, NULL, result->bytes, result->duration_us);
 }
@@ -600,6 +610,8 @@ static void on_call(void *ctx, ss_rpc_call *call) {
   }
   pc->proxy = p;
   pc->c2p = call;
+  // Taken now: once the client has gone, gRPC no longer knows it.
+  pc->peer = ss_rpc_call_peer(call);
   pc->start_us = now_us();
   atomic_init(&pc->last_activity_ms, pc->start_us / 1000);
   pc->table = table_acquire(p);
@@ -734,7 +746,10 @@ ss_proxy *ss_proxy_new(const ss_proxy_config *config, ss_proxy_metrics *metrics,
   options.tls_client_ca_file = config->tls_client_ca_file;
   options.max_receive_bytes = (size_t)config->limits.max_message_bytes;
   options.max_send_bytes = (size_t)config->limits.max_message_bytes;
-  options.max_metadata_bytes = (size_t)config->limits.max_metadata_bytes;
+  // gRPC's own limit is set above the proxy's, so that headers over the
+  // proxy's limit reach admit() and get a message naming the flag; gRPC's
+  // still bounds what a request may cost.
+  options.max_metadata_bytes = 4 * (size_t)config->limits.max_metadata_bytes;
   options.num_loops = config->limits.threads;
   options.keep_compressed = 1;
   p->rpc = ss_rpc_server_new(&options, st);
@@ -781,9 +796,13 @@ int ss_proxy_active_streams(const ss_proxy *proxy) {
   return atomic_load(&proxy->active);
 }
 
-int ss_proxy_drain(ss_proxy *proxy, int64_t timeout_ms) {
+void ss_proxy_stop_accepting(ss_proxy *proxy) {
   atomic_store(&proxy->draining, 1);
   ss_rpc_server_shutdown(proxy->rpc);
+}
+
+int ss_proxy_drain(ss_proxy *proxy, int64_t timeout_ms) {
+  ss_proxy_stop_accepting(proxy);
   if (ss_rpc_server_wait(proxy->rpc, timeout_ms)) {
     return 1;
   }

@@ -53,10 +53,15 @@ int ss_proxy_reload(ss_proxy *proxy, const ss_proxy_config *config,
 // ss_proxy_active_streams returns the calls being served.
 int ss_proxy_active_streams(const ss_proxy *proxy);
 
-// ss_proxy_drain stops accepting calls (health turns NOT_SERVING), waits up
-// to |timeout_ms| for the calls in flight to end, then cancels the rest and
-// waits for them. Returns 1 if every call ended on its own in time, else 0.
-// Not from a pump thread.
+// ss_proxy_stop_accepting starts the drain: health turns NOT_SERVING, the
+// listening socket is closed (a load balancer's next connection goes to
+// another replica) and clients' connections are told to go away (HTTP/2
+// GOAWAY); calls in flight go on. Idempotent.
+void ss_proxy_stop_accepting(ss_proxy *proxy);
+
+// ss_proxy_drain stops accepting if needed, waits up to |timeout_ms| for the
+// calls in flight to end, then cancels the rest and waits for them. Returns
+// 1 if every call ended on its own in time, else 0. Not from a pump thread.
 int ss_proxy_drain(ss_proxy *proxy, int64_t timeout_ms);
 
 // ss_proxy_free drains with no grace period if needed and frees |proxy|.

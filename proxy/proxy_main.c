@@ -189,11 +189,13 @@ int main(int argc, char **argv) {
       continue;
     }
     int drain_s = config->limits.drain_timeout_s;
+    ss_proxy_stop_accepting(proxy);
+    int active = ss_proxy_active_streams(proxy);
     fprintf(stderr,
-            "sealstream-proxy: %s: draining %d stream%s (up to %d s)\n",
-            sig == SIGINT ? "SIGINT" : "SIGTERM",
-            ss_proxy_active_streams(proxy),
-            ss_proxy_active_streams(proxy) == 1 ? "" : "s", drain_s);
+            "sealstream-proxy: %s: stopped accepting; draining %d stream%s "
+            "(up to %d s)\n",
+            sig == SIGINT ? "SIGINT" : "SIGTERM", active,
+            active == 1 ? "" : "s", drain_s);
     fflush(stderr);
     if (!ss_proxy_drain(proxy, (int64_t)drain_s * 1000)) {
       fprintf(stderr,

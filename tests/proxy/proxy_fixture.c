@@ -30,10 +30,6 @@ int ss_proxy_test_args(int argc, char **argv, ss_proxy_test_binaries *out) {
   return 1;
 }
 
-int ss_proxy_test_open_issues(int argc, char **argv) {
-  return argc > 4 && strcmp(argv[4], SS_PROXY_TEST_OPEN_ISSUES) == 0;
-}
-
 // add_int appends "FLAG N" to |argv| when |value| is not 0, the number
 // written to |buf| (16 bytes).
 static void add_int(char **argv, size_t *argc, const char *flag, int value,

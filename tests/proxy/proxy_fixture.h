@@ -31,14 +31,6 @@ typedef struct ss_proxy_test_binaries {
 // Returns 1, or 0 after printing the usage to stderr.
 int ss_proxy_test_args(int argc, char **argv, ss_proxy_test_binaries *out);
 
-// The flag after the binaries that selects a test binary's open issues:
-// cases of behaviour the proxy is documented to have and does not have yet,
-// kept apart so that the rest of the binary can pass meanwhile.
-#define SS_PROXY_TEST_OPEN_ISSUES "--open-issues"
-
-// ss_proxy_test_open_issues returns 1 if argv[4] is SS_PROXY_TEST_OPEN_ISSUES.
-int ss_proxy_test_open_issues(int argc, char **argv);
-
 #define SS_TEST_PROXY_MAX_ROUTES 8
 
 typedef struct ss_test_proxy_options {

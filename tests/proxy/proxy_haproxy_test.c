@@ -275,7 +275,7 @@ static void test_stopping_a_replica_mid_run_loses_no_stream(void **state) {
 
   // Stop replica 0 mid-run: it drains its streams.
   assert_int_equal(kill(ss_test_server_pid(replicas[0]), SIGTERM), 0);
-  if (!ss_test_wait_log(replicas[0], "SIGTERM: draining", 10000)) {
+  if (!ss_test_wait_log(replicas[0], "SIGTERM: stopped accepting", 10000)) {
     fail_msg("replica 0 did not start draining");
   }
   for (int i = 0; i < NUM_STREAMS; i++) {
