@@ -1,10 +1,9 @@
-// Test support: a generic gRPC forwarder that stands where sealstream's
-// untrusted proxy stands and misbehaves on purpose. It forwards any method:
-// the client's metadata and messages to the server, and the server's
-// metadata, messages and status back, except that it carries out a tamper
-// plan on the server-to-client messages of each call (flip a byte, drop,
-// duplicate, swap, truncate, or replay a recorded stream). It runs in the
-// test process on its own thread and completion queue.
+// Test support: a proxy that stands where sealstream's untrusted proxy
+// stands and misbehaves on purpose. It is sealstream-proxy itself, in the
+// test process (filter_proxy.h), with a filter that carries out a tamper plan
+// on the server-to-client messages of each call (flip a byte, drop,
+// duplicate, swap, truncate, or replay a recorded stream); everything else
+// (any method, metadata, client messages, status) is forwarded unchanged.
 #ifndef SEALSTREAM_TESTS_TAMPER_TAMPER_PROXY_H
 #define SEALSTREAM_TESTS_TAMPER_TAMPER_PROXY_H
 
@@ -24,8 +23,9 @@ typedef enum ss_tamper_mode {
   SS_TAMPER_DUPLICATE,  // deliver message |message| twice in a row
   SS_TAMPER_SWAP,       // deliver message |message| + 1 before |message|
   SS_TAMPER_TRUNCATE,   // deliver messages 0..|message|, then end with OK
-  // Do not reach the server: answer with the messages recorded from the last
-  // call forwarded whole, then OK.
+  // Answer with the messages recorded from the last call forwarded whole,
+  // then OK. The server still gets the request, but none of its messages
+  // reach the client.
   SS_TAMPER_REPLAY,
 } ss_tamper_mode;
 

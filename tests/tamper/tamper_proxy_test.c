@@ -278,7 +278,8 @@ static void test_replay_sends_the_last_stream_byte_for_byte(void **state) {
   assert_int_equal(ss_tamper_proxy_recorded(proxy, 0, NULL), NUM_MESSAGES);
   set_plan(SS_TAMPER_REPLAY, 0);
   ss_raw_result again;
-  // Another query entirely: the proxy answers without asking the server.
+  // Another query entirely: the proxy answers with the recorded stream,
+  // never the server's.
   call(&again, ss_tamper_proxy_target(proxy), "SELECT 1", NULL);
   assert_int_equal(again.code, GRPC_STATUS_OK);
   assert_int_equal(again.num_messages, first.num_messages);
