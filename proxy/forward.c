@@ -16,6 +16,7 @@
 
 #include <grpc/byte_buffer.h>
 #include <grpc/compression.h>
+#include <grpc/support/time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,9 @@
 // The details sent to a client when the backend was unavailable: the route
 // and what gRPC said, bounded.
 #define SS_FORWARD_DETAILS_MAX 512
+// How long an UNAVAILABLE status waits for a channel that still reads READY
+// to show its connection broke.
+#define SS_FORWARD_UNAVAILABLE_WATCH_MS 250
 
 typedef struct direction {
   grpc_byte_buffer *queue[SS_FORWARD_MAX_EMIT];  // owned; to send in order
@@ -55,6 +59,8 @@ typedef struct forward {
   grpc_status_code status;
   char *status_details;  // owned
   const grpc_metadata_array *trailing_md;  // borrowed from p2s until release
+  int watching;  // the backend channel's state is awaited (check_unavailable)
+  ss_rpc_tag watch_tag;
   int end_ok;    // a filter ended the call with OK
   int broken;    // a leg failed: stop forwarding and end the call
   ss_status failure;  // why, when |broken|: what the client is told
@@ -149,7 +155,7 @@ static void pump(forward *f, ss_forward_dir d);
 // delivered, and lets the backend call go.
 static void maybe_finish(forward *f) {
   direction *to_client = &f->dir[SS_FORWARD_TO_CLIENT];
-  if (f->finished) {
+  if (f->finished || f->watching) {
     return;
   }
   int delivered = to_client->drained && to_client->len == 0 &&
@@ -423,31 +429,49 @@ static void p2s_sent(void *app, int ok) {
   sent(app, SS_FORWARD_TO_BACKEND, ok);
 }
 
-// copy_details returns |details| as a C string (cut at a NUL byte), with the
-// route named when the backend was unavailable.
-static char *copy_details(const forward *f, grpc_status_code code,
-                          grpc_slice details) {
-  size_t len = GRPC_SLICE_LENGTH(details);
-  const char *start = (const char *)GRPC_SLICE_START_PTR(details);
-  const char *nul = memchr(start, '\0', len);
-  if (nul != NULL) {
-    len = (size_t)(nul - start);
+// name_route replaces the details of an UNAVAILABLE status that gRPC made
+// because the backend's connection is down with details naming the route.
+static void name_route(forward *f) {
+  char *out = malloc(SS_FORWARD_DETAILS_MAX);
+  if (out == NULL) {
+    return;  // the details stay as they are
   }
-  // A backend may answer UNAVAILABLE itself, verbatim like any status; when
-  // its connection is down, the status is gRPC's own and names the route.
-  if (code == GRPC_STATUS_UNAVAILABLE &&
-      grpc_channel_check_connectivity_state(f->channel, 0) !=
-          GRPC_CHANNEL_READY) {
-    char *out = malloc(SS_FORWARD_DETAILS_MAX);
-    if (out != NULL) {
-      int shown = len > SS_FORWARD_DETAILS_MAX ? SS_FORWARD_DETAILS_MAX
-                                               : (int)len;
-      snprintf(out, SS_FORWARD_DETAILS_MAX, "route '%s': backend unavailable: %.*s",
-               f->route, shown, start);
-    }
-    return out;
+  snprintf(out, SS_FORWARD_DETAILS_MAX, "route '%s': backend unavailable: %s",
+           f->route, f->status_details != NULL ? f->status_details : "");
+  free(f->status_details);
+  f->status_details = out;
+}
+
+// on_watch: the backend's channel left READY (|ok|), or stayed READY until
+// the watch's deadline, after an UNAVAILABLE status.
+static void on_watch(void *owner, int ok) {
+  forward *f = owner;
+  f->watching = 0;
+  if (ok && grpc_channel_check_connectivity_state(f->channel, 0) !=
+                GRPC_CHANNEL_READY) {
+    name_route(f);
   }
-  return strndup(start, len);
+  maybe_finish(f);
+}
+
+// check_unavailable decides whose an UNAVAILABLE status is. A backend may
+// answer UNAVAILABLE itself, passed on verbatim like any status; when its
+// connection is down, the status is gRPC's own, and the client is told which
+// route failed. A connection that just broke may still read READY for a
+// moment: then the decision waits, briefly, for the channel to leave READY.
+static void check_unavailable(forward *f) {
+  if (grpc_channel_check_connectivity_state(f->channel, 0) !=
+      GRPC_CHANNEL_READY) {
+    name_route(f);
+    return;
+  }
+  f->watching = 1;
+  gpr_timespec deadline = gpr_time_add(
+      gpr_now(GPR_CLOCK_MONOTONIC),
+      gpr_time_from_millis(SS_FORWARD_UNAVAILABLE_WATCH_MS, GPR_TIMESPAN));
+  grpc_channel_watch_connectivity_state(
+      f->channel, GRPC_CHANNEL_READY, deadline,
+      ss_rpc_loop_cq(ss_rpc_call_loop(f->c2p)), &f->watch_tag);
 }
 
 static void p2s_status(void *app, grpc_status_code code, grpc_slice details,
@@ -468,7 +492,11 @@ static void p2s_status(void *app, grpc_status_code code, grpc_slice details,
   } else {
     f->status = code;
     // Out of memory leaves it NULL: the status then goes without details.
-    f->status_details = copy_details(f, code, details);
+    f->status_details = strndup((const char *)GRPC_SLICE_START_PTR(details),
+                                GRPC_SLICE_LENGTH(details));
+    if (code == GRPC_STATUS_UNAVAILABLE) {
+      check_unavailable(f);
+    }
   }
   f->trailing_md = trailing;
   if (code != GRPC_STATUS_OK) {
@@ -499,6 +527,7 @@ int ss_forward_start(ss_rpc_call *call, const ss_forward_target *target,
   }
   f->c2p = call;
   f->channel = target->channel;
+  ss_rpc_tag_init(&f->watch_tag, on_watch, f);
   snprintf(f->route, sizeof(f->route), "%s",
            target->route != NULL ? target->route : "");
   f->observer = observer;
