@@ -43,6 +43,7 @@
 #include <stdint.h>
 
 #include "lib/base/status.h"
+#include "lib/protocol/names.h"
 #include "proxy/tokens.h"
 
 #ifdef __cplusplus
@@ -51,8 +52,8 @@ extern "C" {
 
 // Defaults and ranges (inclusive) of the settings.
 #define SS_PROXY_DEFAULT_LISTEN "0.0.0.0:8443"
-#define SS_PROXY_DEFAULT_ROUTE_HEADER "x-sealstream-route"
-#define SS_PROXY_DEFAULT_AUTH_HEADER "authorization"
+#define SS_PROXY_DEFAULT_ROUTE_HEADER SS_PROTOCOL_ROUTE_HEADER
+#define SS_PROXY_DEFAULT_AUTH_HEADER SS_PROTOCOL_AUTH_HEADER
 #define SS_PROXY_DEFAULT_MAX_STREAMS 10000           // 1 to 1000000
 #define SS_PROXY_DEFAULT_MAX_STREAMS_PER_TOKEN 1000  // 1 to 1000000
 // 64 MiB: a client may ask for 16 MiB batches, and a compact JWE is 4/3 of

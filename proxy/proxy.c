@@ -2,8 +2,9 @@
 // fallback handler of an ss_rpc_server, which checks limits, metadata and
 // the bearer token, picks the route, and hands the call to proxy/forward.
 //
-// Settings that reload can change live in a reference-counted |table|: each
-// call holds the table it started with, so a reload swaps the pointer and
+// Settings that reload can change live in a reference-counted
+// ss_proxy_settings: each call holds the settings it started with, so a
+// reload swaps the pointer and
 // nothing in flight changes. Backend channels are reference-counted too, so
 // a route whose backend settings did not change keeps its connection.
 //
@@ -13,48 +14,19 @@
 #include "proxy/proxy.h"
 
 #include <errno.h>
-#include <grpc/grpc_security.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "lib/protocol/names.h"
 #include "lib/rpc/health.h"
 #include "lib/rpc/server.h"
-#include "lib/rpc/tls.h"
+#include "proxy/settings.h"
 #include "proxy/tokens.h"
 
 // How often idle calls are looked for.
 #define SS_PROXY_SWEEP_MS 250
-
-// A connection to one backend, shared by the routes that name the same
-// target with the same TLS settings, across reloads.
-typedef struct backend {
-  _Atomic int refs;
-  char *key;  // owned; target and TLS settings, to find it again
-  grpc_channel *channel;  // owned
-  int pass_host;  // plaintext: the client's :authority is passed on
-} backend;
-
-typedef struct route {
-  char *name;       // owned
-  backend *target;  // referenced
-} route;
-
-// Everything reload replaces. Immutable once published.
-typedef struct table {
-  _Atomic int refs;
-  route *routes;  // owned; num_routes entries
-  size_t num_routes;
-  char *default_route;  // owned; NULL: none
-  char *route_header;   // owned
-  char *auth_header;    // owned
-  int no_auth;
-  ss_proxy_tokens *tokens;  // referenced; NULL with no_auth
-  ss_proxy_limits limits;
-} table;
 
 typedef struct proxy_call proxy_call;
 
@@ -77,7 +49,7 @@ struct ss_proxy {
 
   pthread_mutex_t mu;  // guards the fields below
   pthread_cond_t cv;   // wakes the sweeper to stop
-  table *table;        // referenced; the current settings
+  ss_proxy_settings *settings;  // referenced; the current ones
   token_count *token_counts;  // owned list; tokens with streams
   proxy_call *calls;          // live calls, for the idle sweep
   int stop_sweeper;
@@ -87,10 +59,11 @@ struct ss_proxy {
 
 struct proxy_call {
   ss_proxy *proxy;   // borrowed
-  table *table;      // referenced
+  ss_proxy_settings *settings;  // referenced; those it started with
   ss_rpc_call *c2p;  // borrowed; valid until end_call
   char *peer;        // owned; the client's address, for the log
-  const route *route;  // borrowed from |table|; NULL until chosen
+  const ss_proxy_backend_route *route;  // borrowed from |settings|; NULL
+                                       // until chosen
   char token[SS_PROXY_NAME_MAX + 1];  // the token's name; "" for none
   int token_counted;  // counted in the token's streams
   int64_t start_us;
@@ -107,214 +80,12 @@ static int64_t now_us(void) {
   return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-// --- backends and tables ----------------------------------------------------
-
-static void backend_unref(backend *b) {
-  if (b == NULL || atomic_fetch_sub(&b->refs, 1) != 1) {
-    return;
-  }
-  grpc_channel_destroy(b->channel);
-  free(b->key);
-  free(b);
-}
-
-static void table_unref(table *t) {
-  if (t == NULL || atomic_fetch_sub(&t->refs, 1) != 1) {
-    return;
-  }
-  for (size_t i = 0; i < t->num_routes; i++) {
-    free(t->routes[i].name);
-    backend_unref(t->routes[i].target);
-  }
-  free(t->routes);
-  free(t->default_route);
-  free(t->route_header);
-  free(t->auth_header);
-  ss_proxy_tokens_unref(t->tokens);
-  free(t);
-}
-
-static table *table_acquire(ss_proxy *p) {
+// settings_acquire returns a new reference to the current settings.
+static ss_proxy_settings *settings_acquire(ss_proxy *p) {
   pthread_mutex_lock(&p->mu);
-  table *t = p->table;
-  atomic_fetch_add(&t->refs, 1);
+  ss_proxy_settings *settings = ss_proxy_settings_ref(p->settings);
   pthread_mutex_unlock(&p->mu);
-  return t;
-}
-
-static char *backend_key(const ss_proxy_route *r) {
-  size_t len = 64;
-  const char *parts[] = {r->target, r->tls_ca_file, r->tls_cert_file,
-                         r->tls_key_file, r->tls_server_name};
-  for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
-    len += parts[i] != NULL ? strlen(parts[i]) + 1 : 1;
-  }
-  char *key = malloc(len);
-  if (key != NULL) {
-    snprintf(key, len, "%d|%s|%s|%s|%s|%s", r->plaintext, r->target,
-             r->tls_ca_file != NULL ? r->tls_ca_file : "",
-             r->tls_cert_file != NULL ? r->tls_cert_file : "",
-             r->tls_key_file != NULL ? r->tls_key_file : "",
-             r->tls_server_name != NULL ? r->tls_server_name : "");
-  }
-  return key;
-}
-
-// find_backend returns a new reference to the backend of |old| with |key|,
-// or NULL.
-static backend *find_backend(const table *old, const char *key) {
-  for (size_t i = 0; old != NULL && i < old->num_routes; i++) {
-    backend *b = old->routes[i].target;
-    if (strcmp(b->key, key) == 0) {
-      atomic_fetch_add(&b->refs, 1);
-      return b;
-    }
-  }
-  return NULL;
-}
-
-static backend *backend_new(const ss_proxy_route *r,
-                            const ss_proxy_limits *limits, char *key,
-                            ss_status *st) {
-  grpc_channel_credentials *creds;
-  if (r->plaintext) {
-    creds = grpc_insecure_credentials_create();
-  } else {
-    ss_tls_channel_options tls = {r->tls_ca_file, r->tls_cert_file,
-                                  r->tls_key_file};
-    creds = ss_tls_channel_credentials_new(&tls, st);
-    if (creds == NULL) {
-      ss_status_prefix(st, "route '%s': ", r->name);
-      free(key);
-      return NULL;
-    }
-  }
-  backend *b = calloc(1, sizeof(*b));
-  if (b == NULL) {
-    grpc_channel_credentials_release(creds);
-    free(key);
-    ss_status_set(st, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-    return NULL;
-  }
-  grpc_arg args[6];
-  memset(args, 0, sizeof(args));
-  size_t n = 0;
-  args[n].type = GRPC_ARG_INTEGER;
-  args[n].key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
-  args[n++].value.integer = (int)limits->max_message_bytes;
-  args[n].type = GRPC_ARG_INTEGER;
-  args[n].key = (char *)GRPC_ARG_MAX_SEND_MESSAGE_LENGTH;
-  args[n++].value.integer = (int)limits->max_message_bytes;
-  // A retried call would replay messages the proxy no longer holds.
-  args[n].type = GRPC_ARG_INTEGER;
-  args[n].key = (char *)GRPC_ARG_ENABLE_RETRIES;
-  args[n++].value.integer = 0;
-  // Responses pass through as the backend compressed them.
-  args[n].type = GRPC_ARG_INTEGER;
-  args[n].key = (char *)GRPC_ARG_ENABLE_PER_MESSAGE_DECOMPRESSION;
-  args[n++].value.integer = 0;
-  // Bandwidth probing would grow each backend stream's window (and what the
-  // proxy buffers for a slow client) up to megabytes; a fixed window keeps
-  // a stream's memory near one message.
-  args[n].type = GRPC_ARG_INTEGER;
-  args[n].key = (char *)GRPC_ARG_HTTP2_BDP_PROBE;
-  args[n++].value.integer = 0;
-  if (!r->plaintext && r->tls_server_name != NULL) {
-    ss_tls_server_name_arg(&args[n++], r->tls_server_name);
-  }
-  grpc_channel_args channel_args = {n, args};
-  atomic_init(&b->refs, 1);
-  b->key = key;
-  b->pass_host = r->plaintext;
-  // Never NULL: a bad target makes a lame channel whose calls fail with
-  // UNAVAILABLE, which reaches clients naming the route.
-  b->channel = grpc_channel_create(r->target, creds, &channel_args);
-  grpc_channel_credentials_release(creds);
-  return b;
-}
-
-static char *copy_or_null(const char *s, ss_status *st, int *ok) {
-  if (s == NULL) {
-    return NULL;
-  }
-  char *out = strdup(s);
-  if (out == NULL) {
-    *ok = ss_status_set(st, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-  }
-  return out;
-}
-
-// table_new builds the settings of |config|, reusing backends of |old|
-// (may be NULL).
-static table *table_new(const ss_proxy_config *config, const table *old,
-                        ss_status *st) {
-  table *t = calloc(1, sizeof(*t));
-  if (t == NULL) {
-    ss_status_set(st, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-    return NULL;
-  }
-  atomic_init(&t->refs, 1);
-  t->limits = config->limits;
-  t->no_auth = config->no_auth;
-  t->tokens = ss_proxy_tokens_ref(config->tokens);
-  int ok = 1;
-  t->default_route = copy_or_null(
-      config->default_route != NULL ? config->default_route->name : NULL, st,
-      &ok);
-  t->route_header = copy_or_null(config->route_header, st, &ok);
-  t->auth_header = copy_or_null(config->auth_header, st, &ok);
-  if (!ok) {
-    goto err;
-  }
-  if (config->num_routes > 0) {
-    t->routes = calloc(config->num_routes, sizeof(*t->routes));
-    if (t->routes == NULL) {
-      ss_status_set(st, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-      goto err;
-    }
-  }
-  for (size_t i = 0; i < config->num_routes; i++) {
-    const ss_proxy_route *r = &config->routes[i];
-    route *out = &t->routes[i];
-    out->name = strdup(r->name);
-    char *key = backend_key(r);
-    if (out->name == NULL || key == NULL) {
-      free(key);
-      ss_status_set(st, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-      goto err;
-    }
-    out->target = find_backend(old, key);
-    if (out->target == NULL) {
-      out->target = find_backend(t, key);  // an earlier route of |config|
-    }
-    if (out->target == NULL) {
-      out->target = backend_new(r, &t->limits, key, st);
-    } else {
-      free(key);
-    }
-    if (out->target == NULL) {
-      free(out->name);
-      out->name = NULL;
-      goto err;
-    }
-    t->num_routes = i + 1;
-  }
-  return t;
-
-err:
-  table_unref(t);
-  return NULL;
-}
-
-static const route *table_route(const table *t, const uint8_t *name,
-                                size_t len) {
-  for (size_t i = 0; i < t->num_routes; i++) {
-    if (strlen(t->routes[i].name) == len &&
-        memcmp(t->routes[i].name, name, len) == 0) {
-      return &t->routes[i];
-    }
-  }
-  return NULL;
+  return settings;
 }
 
 // --- per-token stream counts ------------------------------------------------
@@ -408,7 +179,7 @@ static void end_call(proxy_call *pc, grpc_status_code code, const char *reason,
   }
   pthread_mutex_unlock(&p->mu);
   atomic_fetch_sub(&p->active, 1);
-  table_unref(pc->table);
+  ss_proxy_settings_unref(pc->settings);
   free(pc->peer);
   free(pc);
 }
@@ -511,12 +282,15 @@ static int find_header(const grpc_metadata_array *md, const char *name,
 // 0 with |st| set to the answer the client gets.
 static int admit(proxy_call *pc, ss_status *st) {
   ss_proxy *p = pc->proxy;
-  const table *t = pc->table;
-  if (atomic_load(&p->active) > t->limits.max_streams) {
+  const ss_proxy_settings *s = pc->settings;
+  const ss_proxy_limits *limits = ss_proxy_settings_limits(s);
+  const char *route_header = ss_proxy_settings_route_header(s);
+  const char *default_route = ss_proxy_settings_default_route(s);
+  if (atomic_load(&p->active) > limits->max_streams) {
     return ss_status_set(st, GRPC_STATUS_RESOURCE_EXHAUSTED,
                          "the proxy is at its limit of %d concurrent streams "
                          "(--max-streams); retry later",
-                         t->limits.max_streams);
+                         limits->max_streams);
   }
   const grpc_metadata_array *md = ss_rpc_call_metadata(pc->c2p);
   size_t md_bytes = 0;
@@ -525,49 +299,51 @@ static int admit(proxy_call *pc, ss_status *st) {
     md_bytes += GRPC_SLICE_LENGTH(md->metadata[i].key) +
                 GRPC_SLICE_LENGTH(md->metadata[i].value) + 32;
   }
-  if (md_bytes > (size_t)t->limits.max_metadata_bytes) {
+  if (md_bytes > (size_t)limits->max_metadata_bytes) {
     return ss_status_set(st, GRPC_STATUS_RESOURCE_EXHAUSTED,
                          "request metadata is %zu bytes; the proxy accepts at "
                          "most %d (--max-metadata-bytes)",
-                         md_bytes, t->limits.max_metadata_bytes);
+                         md_bytes, limits->max_metadata_bytes);
   }
 
   grpc_slice route_value = grpc_empty_slice();
-  int has_route = find_header(md, t->route_header, &route_value);
+  int has_route = find_header(md, route_header, &route_value);
   if (has_route < 0) {
     return ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
                          "the request has more than one %s header",
-                         t->route_header);
+                         route_header);
   }
   const uint8_t *route_name = GRPC_SLICE_START_PTR(route_value);
   size_t route_len = GRPC_SLICE_LENGTH(route_value);
   if (!has_route) {
-    if (t->default_route == NULL) {
+    if (default_route == NULL) {
       return ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
                            "the request names no route: set the %s header "
                            "(this proxy has no default route)",
-                           t->route_header);
+                           route_header);
     }
-    route_name = (const uint8_t *)t->default_route;
-    route_len = strlen(t->default_route);
+    route_name = (const uint8_t *)default_route;
+    route_len = strlen(default_route);
   }
 
-  if (!t->no_auth) {
+  const ss_proxy_tokens *tokens = ss_proxy_settings_tokens(s);
+  if (tokens != NULL) {
+    const char *auth_header = ss_proxy_settings_auth_header(s);
     grpc_slice auth = grpc_empty_slice();
-    int has_auth = find_header(md, t->auth_header, &auth);
+    int has_auth = find_header(md, auth_header, &auth);
     if (has_auth < 0) {
       return ss_status_set(st, GRPC_STATUS_UNAUTHENTICATED,
                            "the request has more than one %s header",
-                           t->auth_header);
+                           auth_header);
     }
     if (!has_auth) {
       return ss_status_set(st, GRPC_STATUS_UNAUTHENTICATED,
                            "no bearer token: send the %s header "
                            "\"Bearer <token>\"",
-                           t->auth_header);
+                           auth_header);
     }
     const ss_proxy_token *entry;
-    if (!ss_proxy_tokens_authenticate(&entry, t->tokens,
+    if (!ss_proxy_tokens_authenticate(&entry, tokens,
                                       GRPC_SLICE_START_PTR(auth),
                                       GRPC_SLICE_LENGTH(auth), route_name,
                                       route_len, st)) {
@@ -576,7 +352,7 @@ static int admit(proxy_call *pc, ss_status *st) {
     snprintf(pc->token, sizeof(pc->token), "%s", ss_proxy_token_name(entry));
   }
 
-  pc->route = table_route(t, route_name, route_len);
+  pc->route = ss_proxy_settings_route(s, route_name, route_len);
   if (pc->route == NULL) {
     char shown[SS_STATUS_SHOWN_MAX + 4];
     return ss_status_set(
@@ -584,11 +360,11 @@ static int admit(proxy_call *pc, ss_status *st) {
         ss_status_shown(shown, (const char *)route_name, route_len));
   }
   if (pc->token[0] != '\0') {
-    if (!token_acquire(p, pc->token, t->limits.max_streams_per_token)) {
+    if (!token_acquire(p, pc->token, limits->max_streams_per_token)) {
       return ss_status_set(st, GRPC_STATUS_RESOURCE_EXHAUSTED,
                            "token '%s' is at its limit of %d concurrent "
                            "streams (--max-streams-per-token)",
-                           pc->token, t->limits.max_streams_per_token);
+                           pc->token, limits->max_streams_per_token);
     }
     pc->token_counted = 1;
   }
@@ -614,7 +390,7 @@ static void on_call(void *ctx, ss_rpc_call *call) {
   pc->peer = ss_rpc_call_peer(call);
   pc->start_us = now_us();
   atomic_init(&pc->last_activity_ms, pc->start_us / 1000);
-  pc->table = table_acquire(p);
+  pc->settings = settings_acquire(p);
 
   ss_status st;
   ss_status_init(&st);
@@ -633,7 +409,8 @@ static void on_call(void *ctx, ss_rpc_call *call) {
   }
   size_t n = 0;
   for (size_t i = 0; i < md->count; i++) {
-    if (!is_hop_header(&md->metadata[i].key, pc->table->auth_header)) {
+    if (!is_hop_header(&md->metadata[i].key,
+                       ss_proxy_settings_auth_header(pc->settings))) {
       forwarded[n++] = md->metadata[i];
     }
   }
@@ -646,11 +423,10 @@ static void on_call(void *ctx, ss_rpc_call *call) {
   p->calls = pc;
   pc->listed = 1;
   pthread_mutex_unlock(&p->mu);
-  const backend *b = pc->route->target;
   ss_forward_target target = {
       .route = pc->route->name,
-      .channel = b->channel,
-      .host = b->pass_host && ss_rpc_call_host(call)[0] != '\0'
+      .channel = pc->route->channel,
+      .host = pc->route->pass_host && ss_rpc_call_host(call)[0] != '\0'
                   ? ss_rpc_call_host(call)
                   : NULL,
   };
@@ -672,7 +448,7 @@ static void *sweep_main(void *arg) {
     clock_gettime(CLOCK_MONOTONIC, &until);
     int64_t now_ms = (int64_t)until.tv_sec * 1000 + until.tv_nsec / 1000000;
     for (proxy_call *pc = p->calls; pc != NULL; pc = pc->next) {
-      int idle_s = pc->table->limits.idle_timeout_s;
+      int idle_s = ss_proxy_settings_limits(pc->settings)->idle_timeout_s;
       int64_t last = atomic_load_explicit(&pc->last_activity_ms,
                                           memory_order_relaxed);
       // The call is held until end_call, which takes |mu| to leave the
@@ -734,8 +510,8 @@ ss_proxy *ss_proxy_new(const ss_proxy_config *config, ss_proxy_metrics *metrics,
 
   // Backend channels need gRPC initialized; the server's loops hold it too.
   grpc_init();
-  p->table = table_new(config, NULL, st);
-  if (p->table == NULL) {
+  p->settings = ss_proxy_settings_new(config, NULL, st);
+  if (p->settings == NULL) {
     goto err;
   }
   ss_rpc_server_options options;
@@ -778,17 +554,17 @@ int ss_proxy_port(const ss_proxy *proxy) { return ss_rpc_server_port(proxy->rpc)
 
 int ss_proxy_reload(ss_proxy *proxy, const ss_proxy_config *config,
                     ss_status *st) {
-  table *old = table_acquire(proxy);
-  table *t = table_new(config, old, st);
-  table_unref(old);
-  if (t == NULL) {
+  ss_proxy_settings *old = settings_acquire(proxy);
+  ss_proxy_settings *next = ss_proxy_settings_new(config, old, st);
+  ss_proxy_settings_unref(old);
+  if (next == NULL) {
     return 0;
   }
   pthread_mutex_lock(&proxy->mu);
-  old = proxy->table;
-  proxy->table = t;
+  old = proxy->settings;
+  proxy->settings = next;
   pthread_mutex_unlock(&proxy->mu);
-  table_unref(old);
+  ss_proxy_settings_unref(old);
   return 1;
 }
 
@@ -826,7 +602,7 @@ void ss_proxy_free(ss_proxy *proxy) {
     pthread_mutex_unlock(&proxy->mu);
     pthread_join(proxy->sweeper, NULL);
   }
-  table_unref(proxy->table);
+  ss_proxy_settings_unref(proxy->settings);
   while (proxy->token_counts != NULL) {
     // Not expected: every call released its count. Handled anyway.
     token_count *next = proxy->token_counts->next;
