@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "lib/base/bytes.h"
+#include "lib/base/host_port.h"
 #include "proxy/config_internal.h"
 
 // Longest path accepted in a flag or the file.
@@ -75,21 +76,6 @@ char *ss__proxy_config_dup_str(const char *text, ss_status *st) {
 
 // --- checks of single values --------------------------------------------
 
-static int check_port(ss_cbs port, int allow_zero) {
-  if (port.len == 0 || port.len > 5) {
-    return 0;
-  }
-  long value = 0;
-  uint8_t c;
-  while (ss_cbs_get_u8(&port, &c)) {
-    if (c < '0' || c > '9') {
-      return 0;
-    }
-    value = value * 10 + (c - '0');
-  }
-  return value <= 65535 && (allow_zero || value > 0);
-}
-
 static int is_host_char(uint8_t c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
          (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_';
@@ -113,22 +99,11 @@ static int all_chars(ss_cbs cbs, int (*ok)(uint8_t)) {
 // is_host_port accepts HOST:PORT with HOST a name or IPv4 address
 // ([A-Za-z0-9._-]) or a bracketed IPv6 address.
 static int is_host_port(const char *value, int allow_port_zero) {
-  ss_cbs cbs, host;
-  ss_cbs_init(&cbs, value, strlen(value));
-  uint8_t c;
-  ss_cbs open = cbs;
-  if (ss_cbs_get_u8(&open, &c) && c == '[') {
-    cbs = open;
-    if (!ss_cbs_get_until(&cbs, &host, ']') || !all_chars(host, is_ipv6_char) ||
-        !ss_cbs_get_u8(&cbs, &c) || c != ':') {
-      return 0;
-    }
-  } else if (!ss_cbs_get_until(&cbs, &host, ':') ||
-             !all_chars(host, is_host_char)) {
-    return 0;
-  }
-  return host.len > 0 && host.len <= MAX_HOST_LEN &&
-         check_port(cbs, allow_port_zero);
+  ss_cbs host;
+  int port, bracketed;
+  return ss_host_port_split(value, strlen(value), &host, &port, &bracketed) &&
+         all_chars(host, bracketed ? is_ipv6_char : is_host_char) &&
+         host.len <= MAX_HOST_LEN && (allow_port_zero || port > 0);
 }
 
 int ss__proxy_config_check_host_port(const char *label, const char *value,

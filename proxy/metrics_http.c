@@ -24,6 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/base/host_port.h"
+
 // How long a connection may stay open after its response, for the client to
 // read it and close; reading what it still sends avoids a reset that could
 // discard the response.
@@ -73,26 +75,6 @@ static int64_t now_ms(void) {
 
 // Listen address.
 
-// parse_port reads 1 to 5 decimal digits up to 65535 from all of |cbs|.
-static int parse_port(ss_cbs cbs, int *out_port) {
-  if (cbs.len == 0 || cbs.len > 5) {
-    return 0;
-  }
-  int port = 0;
-  uint8_t digit;
-  while (ss_cbs_get_u8(&cbs, &digit)) {
-    if (digit < '0' || digit > '9') {
-      return 0;
-    }
-    port = port * 10 + (digit - '0');
-  }
-  if (port > 65535) {
-    return 0;
-  }
-  *out_port = port;
-  return 1;
-}
-
 // parse_listen_address turns "HOST:PORT" into a socket address. Returns 1,
 // or 0 with |st| set.
 static int parse_listen_address(const char *text,
@@ -104,26 +86,11 @@ static int parse_listen_address(const char *text,
   if (text == NULL) {
     text = "";
   }
-  ss_cbs cbs, host;
-  ss_cbs_init(&cbs, text, strlen(text));
-  int v6 = 0;
-  ss_cbs probe = cbs;
-  uint8_t first;
-  if (ss_cbs_get_u8(&probe, &first) && first == '[') {
-    uint8_t colon;
-    v6 = 1;
-    if (!ss_cbs_get_until(&probe, &host, ']') ||
-        !ss_cbs_get_u8(&probe, &colon) || colon != ':') {
-      goto bad;
-    }
-    cbs = probe;
-  } else if (!ss_cbs_get_until(&cbs, &host, ':')) {
-    goto bad;
-  }
-  int port;
+  ss_cbs host;
+  int port, v6;
   char host_str[INET6_ADDRSTRLEN];
-  if (host.len == 0 || host.len >= sizeof(host_str) ||
-      !parse_port(cbs, &port)) {
+  if (!ss_host_port_split(text, strlen(text), &host, &port, &v6) ||
+      host.len >= sizeof(host_str)) {
     goto bad;
   }
   memcpy(host_str, host.data, host.len);
