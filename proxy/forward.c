@@ -306,7 +306,6 @@ static void received(forward *f, ss_forward_dir d, grpc_byte_buffer *msg) {
                   "on gzip-compressed messages only",
                   d == SS_FORWARD_TO_BACKEND ? "client" : "backend", name);
     fail(f, &st);
-    maybe_finish(f);
     return;
   }
   if (msg == NULL) {
