@@ -1,13 +1,14 @@
-// The sealstream client (sealstream/client.h): runs QueryService.ExecuteQuery
+// The sealstream client (sealstream/client.h): its options and channel, and
+// the query call, which runs QueryService.ExecuteQuery
 // (protos/sealstream/v1/query.proto) over gRPC core's C API and reads the
-// result stream one message at a time.
+// result stream one message at a time. The key pairs are in client_keys.c;
+// the decoding of opened messages and the batch accessors in client_batch.c.
 //
 // Trust: everything the channel delivers is untrusted until the stream
 // opener (lib/protocol/stream.h) has authenticated the message and checked
-// its place in the stream; only then is the plaintext unpacked. Even then
-// sizes are checked against the schema before any array is indexed, so a
-// faulty server cannot make an accessor read out of bounds. Status details
-// from the server or proxy are printable-ASCII-filtered before being shown.
+// its place in the stream; only then is the plaintext handed to the decoder.
+// Status details from the server or proxy are printable-ASCII-filtered
+// before being shown.
 #include "sealstream/client.h"
 
 #include <errno.h>
@@ -33,76 +34,10 @@
 #include "lib/protocol/names.h"
 #include "lib/base/bytes.h"
 #include "lib/base/status.h"
-#include "lib/jose/jwk.h"
 #include "lib/protocol/stream.h"
 #include "lib/rpc/sync_call.h"
 #include "lib/rpc/tls.h"
 #include "sealstream/v1/query.pb-c.h"
-
-struct ss__client_key {
-  atomic_uint refs;   // the client's (while current) + one per query
-  ss_jwk *jwk;        // owned private key; ss_jwk_free wipes it
-  char *public_json;  // owned
-  const char *alg;    // static JWE "alg" for this key type
-  int64_t created_s;  // monotonic seconds
-  uint32_t uses;      // queries started with it; guarded by the client's mu
-};
-
-struct ss_client {
-  grpc_channel *channel;  // owned
-  int grpc_initialized;   // this client holds one grpc_init reference
-  ss_key_type key_type;
-  char *content_alg;      // owned
-  int compact;
-  int compress;
-  char *route;            // owned; NULL: not sent
-  char *authorization;    // owned "Bearer <token>"; NULL: not sent
-  uint32_t rotate_after_queries;
-  uint32_t rotate_after_seconds;
-  size_t max_message_bytes;
-  int mu_initialized;
-  pthread_mutex_t mu;     // guards |key| and its |uses|
-  ss__client_key *key;    // current key pair; one reference owned
-};
-
-struct ss_batch {
-  const Sealstream__V1__RowBatch *rows;  // borrowed from the query's message
-  const Sealstream__V1__Schema *schema;  // borrowed from the query
-  size_t num_rows;                       // checked against every column
-  size_t num_columns;                    // equal to the schema's
-};
-
-typedef enum query_state {
-  QUERY_RUNNING,
-  QUERY_DONE,    // the final message and an OK status were checked
-  QUERY_FAILED,  // |error| holds the reason; returned by every later call
-} query_state;
-
-struct ss_query {
-  ss_client *client;           // borrowed; outlives the query
-  ss__client_key *key;         // one reference; the opener borrows its jwk
-  ss_stream_opener *opener;    // owned
-  ss_sync_call *call;          // owned; one batch in flight at most
-  grpc_metadata_array initial_md;
-  grpc_metadata_array trailing_md;
-  grpc_status_code status;
-  grpc_slice status_details;   // owned
-  int status_received;
-  atomic_int cancelled;        // set by ss_query_cancel, from any thread
-  query_state state;
-  ss_status error;             // valid in QUERY_FAILED
-  ss_buf plaintext;            // the last opened message; wiped on free
-  ProtobufCAllocator allocator;  // wipes unpacked plaintext on free
-  uint64_t messages;           // StreamPayloads taken, for error messages
-  Sealstream__V1__StreamPayload *schema;   // message 0; owned
-  Sealstream__V1__StreamPayload *current;  // the batch handed out; owned
-  ss_batch batch;              // view of |current|
-  uint64_t rows;               // rows received
-  uint64_t batches;            // batches received
-  uint64_t total_rows;         // the server's totals, once final
-  uint64_t total_batches;
-  uint64_t bytes_received;     // response message bytes
-};
 
 static int64_t monotonic_seconds(void) {
   struct timespec ts;
@@ -138,148 +73,6 @@ const char *ss_error_code_name(int code) {
 void ss_client_options_init(ss_client_options *options) {
   memset(options, 0, sizeof(*options));
   options->key_type = SS_KEY_EC_P256;
-}
-
-// --- Unpacked plaintext is wiped when protobuf-c frees it. ---
-
-// Header in front of each allocation: its size, padded to keep the
-// allocation aligned as malloc's.
-#define WIPE_HEADER _Alignof(max_align_t)
-_Static_assert(_Alignof(max_align_t) >= sizeof(size_t),
-               "the wiping allocator's header holds a size_t");
-
-static void *wiping_alloc(void *data, size_t size) {
-  (void)data;
-  if (size > SIZE_MAX - WIPE_HEADER) {
-    return NULL;
-  }
-  uint8_t *block = malloc(WIPE_HEADER + size);
-  if (block == NULL) {
-    return NULL;
-  }
-  memcpy(block, &size, sizeof(size));
-  return block + WIPE_HEADER;
-}
-
-static void wiping_free(void *data, void *ptr) {
-  (void)data;
-  if (ptr == NULL) {
-    return;
-  }
-  uint8_t *block = (uint8_t *)ptr - WIPE_HEADER;
-  size_t size;
-  memcpy(&size, block, sizeof(size));
-  OPENSSL_cleanse(block, WIPE_HEADER + size);
-  free(block);
-}
-
-// --- Keys ---
-
-static ss__client_key *key_new(ss_key_type type, int64_t now_s,
-                               ss_status *st) {
-  ss__client_key *key = calloc(1, sizeof(*key));
-  ss_jwk *pub = NULL;
-  if (key == NULL) {
-    ss_status_set(st, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-    goto err;
-  }
-  atomic_init(&key->refs, 1);
-  key->created_s = now_s;
-  switch (type) {
-    case SS_KEY_EC_P256:
-      key->jwk = ss_jwk_generate("EC", "P-256", 0, st);
-      key->alg = "ECDH-ES+A256KW";
-      break;
-    case SS_KEY_X25519:
-      key->jwk = ss_jwk_generate("OKP", "X25519", 0, st);
-      key->alg = "ECDH-ES+A256KW";
-      break;
-    case SS_KEY_RSA_4096:
-      key->jwk = ss_jwk_generate("RSA", NULL, 4096, st);
-      key->alg = "RSA-OAEP-256";
-      break;
-    default:
-      // Options were validated; an unknown type cannot reach here.
-      ss_status_set(st, GRPC_STATUS_INTERNAL, "unknown key type %d",
-                    (int)type);
-      goto err;
-  }
-  if (key->jwk == NULL) {
-    ss_status_prefix(st, "making the client's key pair: ");
-    goto err;
-  }
-  pub = ss_jwk_public(key->jwk, st);
-  if (pub == NULL) {
-    goto err;
-  }
-  key->public_json = ss_jwk_to_json(pub, 0, st);
-  if (key->public_json == NULL) {
-    goto err;
-  }
-  ss_jwk_free(pub);
-  return key;
-
-err:
-  ss_jwk_free(pub);
-  if (key != NULL) {
-    ss_jwk_free(key->jwk);
-    free(key);
-  }
-  return NULL;
-}
-
-void ss__client_key_release(ss__client_key *key) {
-  if (key == NULL) {
-    return;
-  }
-  if (atomic_fetch_sub(&key->refs, 1) != 1) {
-    return;
-  }
-  ss_jwk_free(key->jwk);
-  free(key->public_json);
-  free(key);
-}
-
-const ss_jwk *ss__client_key_jwk(const ss__client_key *key) {
-  return key->jwk;
-}
-
-const char *ss__client_key_public_json(const ss__client_key *key) {
-  return key->public_json;
-}
-
-const char *ss__client_key_alg(const ss__client_key *key) { return key->alg; }
-
-static int key_is_stale(const ss_client *client, const ss__client_key *key,
-                        int64_t now_s) {
-  return key->uses >= client->rotate_after_queries ||
-         now_s - key->created_s >= (int64_t)client->rotate_after_seconds;
-}
-
-ss__client_key *ss__client_acquire_key(ss_client *client, int64_t now_s,
-                                       ss_status *st) {
-  ss__client_key *old = NULL;
-  // A new key pair is made under the lock: rotation is rare, and a query
-  // must never run on a key past its limits. RSA-4096 makes the other
-  // threads' query starts wait for the generation (up to seconds).
-  pthread_mutex_lock(&client->mu);
-  if (key_is_stale(client, client->key, now_s)) {
-    ss__client_key *fresh = key_new(client->key_type, now_s, st);
-    if (fresh == NULL) {
-      pthread_mutex_unlock(&client->mu);
-      return NULL;
-    }
-    old = client->key;
-    client->key = fresh;
-  }
-  ss__client_key *key = client->key;
-  key->uses++;
-  atomic_fetch_add(&key->refs, 1);
-  pthread_mutex_unlock(&client->mu);
-  // Queries still using the old key hold their own references; the last
-  // one to finish wipes it.
-  ss__client_key_release(old);
-  return key;
 }
 
 // --- Options ---
@@ -435,7 +228,7 @@ ss_client *ss_client_new(const ss_client_options *options, ss_error *err) {
     }
     snprintf(client->authorization, len, "Bearer %s", options->auth_token);
   }
-  client->key = key_new(client->key_type, monotonic_seconds(), &st);
+  client->key = ss__client_key_new(client->key_type, monotonic_seconds(), &st);
   if (client->key == NULL) {
     goto err;
   }
@@ -509,251 +302,6 @@ void ss_client_free(ss_client *client) {
   free(client);
 }
 
-// --- Decoding the stream's payloads ---
-
-static Sealstream__V1__Column__DataCase data_case_for(ss_column_type type) {
-  switch (type) {
-    case SS_COLUMN_INT64:
-      return SEALSTREAM__V1__COLUMN__DATA_INT64_DATA;
-    case SS_COLUMN_DOUBLE:
-      return SEALSTREAM__V1__COLUMN__DATA_DOUBLE_DATA;
-    case SS_COLUMN_BOOL:
-      return SEALSTREAM__V1__COLUMN__DATA_BOOL_DATA;
-    case SS_COLUMN_STRING:
-      return SEALSTREAM__V1__COLUMN__DATA_STRING_DATA;
-    case SS_COLUMN_BYTES:
-      return SEALSTREAM__V1__COLUMN__DATA_BYTES_DATA;
-    case SS_COLUMN_TIMESTAMP:
-      return SEALSTREAM__V1__COLUMN__DATA_TIMESTAMP_DATA;
-  }
-  return SEALSTREAM__V1__COLUMN__DATA__NOT_SET;
-}
-
-// column_values returns how many values |column| holds in the member its
-// data case names, or SIZE_MAX when that member is missing.
-static size_t column_values(const Sealstream__V1__Column *column) {
-  switch (column->data_case) {
-    case SEALSTREAM__V1__COLUMN__DATA_INT64_DATA:
-      return column->int64_data != NULL ? column->int64_data->n_data
-                                        : SIZE_MAX;
-    case SEALSTREAM__V1__COLUMN__DATA_DOUBLE_DATA:
-      return column->double_data != NULL ? column->double_data->n_data
-                                         : SIZE_MAX;
-    case SEALSTREAM__V1__COLUMN__DATA_BOOL_DATA:
-      return column->bool_data != NULL ? column->bool_data->n_data
-                                       : SIZE_MAX;
-    case SEALSTREAM__V1__COLUMN__DATA_STRING_DATA:
-      if (column->string_data == NULL) {
-        return SIZE_MAX;
-      }
-      for (size_t i = 0; i < column->string_data->n_data; i++) {
-        // protobuf-c fills every element; checked since accessors
-        // dereference them.
-        if (column->string_data->data[i] == NULL) {
-          return SIZE_MAX;
-        }
-      }
-      return column->string_data->n_data;
-    case SEALSTREAM__V1__COLUMN__DATA_BYTES_DATA:
-      return column->bytes_data != NULL ? column->bytes_data->n_data
-                                        : SIZE_MAX;
-    case SEALSTREAM__V1__COLUMN__DATA_TIMESTAMP_DATA:
-      return column->timestamp_data != NULL ? column->timestamp_data->n_data
-                                            : SIZE_MAX;
-    default:
-      return SIZE_MAX;
-  }
-}
-
-static int check_schema(const Sealstream__V1__Schema *schema, ss_status *st) {
-  if (schema == NULL) {
-    return ss_status_set(st, GRPC_STATUS_DATA_LOSS,
-                         "message 0: the schema is missing");
-  }
-  for (size_t i = 0; i < schema->n_columns; i++) {
-    const Sealstream__V1__ColumnSchema *column = schema->columns[i];
-    if (column == NULL || column->name == NULL) {
-      return ss_status_set(st, GRPC_STATUS_DATA_LOSS,
-                           "message 0: schema column %zu is missing", i);
-    }
-    if (data_case_for((ss_column_type)column->type) ==
-        SEALSTREAM__V1__COLUMN__DATA__NOT_SET) {
-      return ss_status_set(st, GRPC_STATUS_DATA_LOSS,
-                           "message 0: schema column %zu has unknown type "
-                           "%d; the server speaks a newer protocol",
-                           i, (int)column->type);
-    }
-  }
-  return 1;
-}
-
-// check_batch checks that every column of |rows| holds num_rows values of
-// the schema's type (and num_rows null flags, or none), so accessors can
-// index by row without further checks.
-static int check_batch(const ss_query *query,
-                       const Sealstream__V1__RowBatch *rows,
-                       unsigned long long position, ss_status *st) {
-  const Sealstream__V1__Schema *schema = query->schema->schema;
-  if (rows == NULL) {
-    return ss_status_set(st, GRPC_STATUS_DATA_LOSS,
-                         "message %llu: the batch is missing", position);
-  }
-  if (rows->n_columns != schema->n_columns) {
-    return ss_status_set(st, GRPC_STATUS_DATA_LOSS,
-                         "message %llu: the batch has %zu columns; the "
-                         "schema has %zu",
-                         position, rows->n_columns, schema->n_columns);
-  }
-  if (rows->num_rows > SIZE_MAX ||
-      (schema->n_columns == 0 && rows->num_rows != 0)) {
-    return ss_status_set(st, GRPC_STATUS_DATA_LOSS,
-                         "message %llu: the batch claims %llu rows that its "
-                         "columns do not hold",
-                         position, (unsigned long long)rows->num_rows);
-  }
-  size_t num_rows = (size_t)rows->num_rows;
-  for (size_t i = 0; i < rows->n_columns; i++) {
-    const Sealstream__V1__Column *column = rows->columns[i];
-    if (column == NULL) {
-      return ss_status_set(st, GRPC_STATUS_DATA_LOSS,
-                           "message %llu: column %zu is missing", position,
-                           i);
-    }
-    ss_column_type type = (ss_column_type)schema->columns[i]->type;
-    if (column->data_case != data_case_for(type)) {
-      return ss_status_set(st, GRPC_STATUS_DATA_LOSS,
-                           "message %llu: column %zu holds data of another "
-                           "type than its schema's (%d)",
-                           position, i, (int)type);
-    }
-    size_t values = column_values(column);
-    if (values != num_rows) {
-      if (values == SIZE_MAX) {
-        return ss_status_set(st, GRPC_STATUS_DATA_LOSS,
-                             "message %llu: column %zu has no values",
-                             position, i);
-      }
-      return ss_status_set(st, GRPC_STATUS_DATA_LOSS,
-                           "message %llu: column %zu holds %zu values for "
-                           "%zu rows",
-                           position, i, values, num_rows);
-    }
-    if (column->n_nulls != 0 && column->n_nulls != num_rows) {
-      return ss_status_set(st, GRPC_STATUS_DATA_LOSS,
-                           "message %llu: column %zu has %zu null flags for "
-                           "%zu rows",
-                           position, i, column->n_nulls, num_rows);
-    }
-  }
-  return 1;
-}
-
-static void release_current(ss_query *query) {
-  if (query->current != NULL) {
-    sealstream__v1__stream_payload__free_unpacked(query->current,
-                                                  &query->allocator);
-    query->current = NULL;
-  }
-  memset(&query->batch, 0, sizeof(query->batch));
-}
-
-int ss__query_take_payload(ss_query *query, const uint8_t *payload,
-                           size_t payload_len, int final,
-                           const ss_batch **out_batch, ss_status *st) {
-  *out_batch = NULL;
-  release_current(query);
-  unsigned long long position = (unsigned long long)query->messages++;
-  Sealstream__V1__StreamPayload *msg = sealstream__v1__stream_payload__unpack(
-      &query->allocator, payload_len, payload);
-  if (msg == NULL) {
-    ss_status_set(st, GRPC_STATUS_DATA_LOSS,
-                  "message %llu: the plaintext is not a StreamPayload",
-                  position);
-    return -1;
-  }
-  if (query->schema == NULL) {
-    if (msg->payload_case != SEALSTREAM__V1__STREAM_PAYLOAD__PAYLOAD_SCHEMA) {
-      ss_status_set(st, GRPC_STATUS_DATA_LOSS,
-                    "message %llu: expected the schema, got payload kind %d",
-                    position, (int)msg->payload_case);
-      goto err;
-    }
-    if (final) {
-      ss_status_set(st, GRPC_STATUS_DATA_LOSS,
-                    "message %llu: the stream ended at its schema, without "
-                    "the server's totals",
-                    position);
-      goto err;
-    }
-    if (!check_schema(msg->schema, st)) {
-      goto err;
-    }
-    query->schema = msg;
-    return 1;
-  }
-  switch (msg->payload_case) {
-    case SEALSTREAM__V1__STREAM_PAYLOAD__PAYLOAD_BATCH:
-      if (final) {
-        ss_status_set(st, GRPC_STATUS_DATA_LOSS,
-                      "message %llu: the final message is a batch, not the "
-                      "server's totals",
-                      position);
-        goto err;
-      }
-      if (!check_batch(query, msg->batch, position, st)) {
-        goto err;
-      }
-      query->current = msg;
-      query->batch.rows = msg->batch;
-      query->batch.schema = query->schema->schema;
-      query->batch.num_rows = (size_t)msg->batch->num_rows;
-      query->batch.num_columns = msg->batch->n_columns;
-      query->rows += msg->batch->num_rows;
-      query->batches++;
-      *out_batch = &query->batch;
-      return 1;
-    case SEALSTREAM__V1__STREAM_PAYLOAD__PAYLOAD_STATS: {
-      const Sealstream__V1__QueryStats *stats = msg->stats;
-      if (!final) {
-        ss_status_set(st, GRPC_STATUS_DATA_LOSS,
-                      "message %llu: the server's totals came before the "
-                      "end of the stream",
-                      position);
-        goto err;
-      }
-      if (stats == NULL || stats->rows != query->rows ||
-          stats->batches != query->batches) {
-        ss_status_set(st, GRPC_STATUS_DATA_LOSS,
-                      "message %llu: the server reports %llu rows in %llu "
-                      "batches; %llu rows in %llu batches arrived",
-                      position,
-                      stats != NULL ? (unsigned long long)stats->rows : 0ULL,
-                      stats != NULL ? (unsigned long long)stats->batches
-                                    : 0ULL,
-                      (unsigned long long)query->rows,
-                      (unsigned long long)query->batches);
-        goto err;
-      }
-      query->total_rows = stats->rows;
-      query->total_batches = stats->batches;
-      sealstream__v1__stream_payload__free_unpacked(msg, &query->allocator);
-      return 0;
-    }
-    case SEALSTREAM__V1__STREAM_PAYLOAD__PAYLOAD_SCHEMA:
-      ss_status_set(st, GRPC_STATUS_DATA_LOSS,
-                    "message %llu: a second schema", position);
-      goto err;
-    default:
-      ss_status_set(st, GRPC_STATUS_DATA_LOSS,
-                    "message %llu: the payload is empty", position);
-      goto err;
-  }
-
-err:
-  sealstream__v1__stream_payload__free_unpacked(msg, &query->allocator);
-  return -1;
-}
-
 // --- Queries ---
 
 // The tag of every batch: a query has at most one in flight, waited for
@@ -773,8 +321,8 @@ static ss_query *query_alloc(ss_status *st) {
   query->state = QUERY_RUNNING;
   ss_status_init(&query->error);
   ss_buf_init(&query->plaintext, 0);
-  query->allocator.alloc = wiping_alloc;
-  query->allocator.free = wiping_free;
+  query->allocator.alloc = ss__wiping_alloc;
+  query->allocator.free = ss__wiping_free;
   query->allocator.allocator_data = NULL;
   return query;
 }
@@ -894,7 +442,7 @@ static int fail_query(ss_query *query, ss_status *st, ss_error *err) {
   }
   query->state = QUERY_FAILED;
   query->error = *st;
-  release_current(query);
+  ss__query_release_current(query);
   if (query->call != NULL && !query->status_received) {
     ss_sync_call_cancel(query->call);
   }
@@ -915,8 +463,8 @@ static grpc_byte_buffer *pack_request(const ss_client *client,
   }
   Sealstream__V1__EncryptionOptions encryption =
       SEALSTREAM__V1__ENCRYPTION_OPTIONS__INIT;
-  encryption.public_jwk = (char *)key->public_json;
-  encryption.key_alg = (char *)key->alg;
+  encryption.public_jwk = (char *)ss__client_key_public_json(key);
+  encryption.key_alg = (char *)ss__client_key_alg(key);
   encryption.content_alg = client->content_alg;
   encryption.compression =
       client->compress ? SEALSTREAM__V1__COMPRESSION__COMPRESSION_DEFLATE
@@ -976,13 +524,14 @@ ss_query *ss_query_start(ss_client *client, const char *sql,
     goto err;
   }
   // A compressed message may inflate up to the same cap as a message.
-  query->opener =
-      ss_stream_opener_new(query->key->jwk, request_id, sizeof(request_id),
-                           client->max_message_bytes, &st);
+  query->opener = ss_stream_opener_new(ss__client_key_jwk(query->key),
+                                       request_id, sizeof(request_id),
+                                       client->max_message_bytes, &st);
   // Messages must come with the algorithms asked for: a downgrade in
   // transit is refused like any other tampering.
   if (query->opener == NULL ||
-      !ss_stream_opener_expect_algs(query->opener, query->key->alg,
+      !ss_stream_opener_expect_algs(query->opener,
+                                    ss__client_key_alg(query->key),
                                     client->content_alg, &st)) {
     goto err;
   }
@@ -1093,7 +642,7 @@ int ss_query_next(ss_query *query, const ss_batch **out_batch,
     return fail_query(query, &st, err);
   }
   // The previous batch goes before the next arrives: one batch in memory.
-  release_current(query);
+  ss__query_release_current(query);
   int final;
   int got = recv_message(query, &final, &st);
   if (got <= 0) {
@@ -1142,7 +691,7 @@ void ss_query_free(ss_query *query) {
   if (query == NULL) {
     return;
   }
-  release_current(query);
+  ss__query_release_current(query);
   if (query->schema != NULL) {
     sealstream__v1__stream_payload__free_unpacked(query->schema,
                                                   &query->allocator);
@@ -1162,26 +711,6 @@ void ss_query_free(ss_query *query) {
   free(query);
 }
 
-size_t ss_query_num_columns(const ss_query *query) {
-  return query != NULL && query->schema != NULL
-             ? query->schema->schema->n_columns
-             : 0;
-}
-
-const char *ss_query_column_name(const ss_query *query, size_t column) {
-  if (column >= ss_query_num_columns(query)) {
-    return NULL;
-  }
-  return query->schema->schema->columns[column]->name;
-}
-
-ss_column_type ss_query_column_type(const ss_query *query, size_t column) {
-  if (column >= ss_query_num_columns(query)) {
-    return (ss_column_type)0;
-  }
-  return (ss_column_type)query->schema->schema->columns[column]->type;
-}
-
 const char *ss_query_id(const ss_query *query) {
   const char *id = query != NULL && query->opener != NULL
                        ? ss_stream_opener_query_id(query->opener)
@@ -1199,91 +728,4 @@ uint64_t ss_query_total_batches(const ss_query *query) {
 
 uint64_t ss_query_bytes_received(const ss_query *query) {
   return query != NULL ? query->bytes_received : 0;
-}
-
-// --- Batch accessors: check_batch made every index below in range. ---
-
-static const Sealstream__V1__Column *column_at(const ss_batch *batch,
-                                               size_t column, size_t row,
-                                               ss_column_type type) {
-  if (batch == NULL || batch->rows == NULL || column >= batch->num_columns ||
-      row >= batch->num_rows) {
-    return NULL;
-  }
-  if (type != 0 && (ss_column_type)batch->schema->columns[column]->type !=
-                       type) {
-    return NULL;
-  }
-  return batch->rows->columns[column];
-}
-
-size_t ss_batch_num_rows(const ss_batch *batch) {
-  return batch != NULL ? batch->num_rows : 0;
-}
-
-int ss_batch_is_null(const ss_batch *batch, size_t column, size_t row) {
-  const Sealstream__V1__Column *c =
-      column_at(batch, column, row, (ss_column_type)0);
-  return c != NULL && c->n_nulls != 0 && c->nulls[row] != 0;
-}
-
-int64_t ss_batch_int64(const ss_batch *batch, size_t column, size_t row) {
-  const Sealstream__V1__Column *c =
-      column_at(batch, column, row, SS_COLUMN_INT64);
-  return c != NULL ? c->int64_data->data[row] : 0;
-}
-
-double ss_batch_double(const ss_batch *batch, size_t column, size_t row) {
-  const Sealstream__V1__Column *c =
-      column_at(batch, column, row, SS_COLUMN_DOUBLE);
-  return c != NULL ? c->double_data->data[row] : 0.0;
-}
-
-int ss_batch_bool(const ss_batch *batch, size_t column, size_t row) {
-  const Sealstream__V1__Column *c =
-      column_at(batch, column, row, SS_COLUMN_BOOL);
-  return c != NULL && c->bool_data->data[row] != 0;
-}
-
-const char *ss_batch_string(const ss_batch *batch, size_t column, size_t row,
-                            size_t *out_len) {
-  if (out_len != NULL) {
-    *out_len = 0;
-  }
-  const Sealstream__V1__Column *c =
-      column_at(batch, column, row, SS_COLUMN_STRING);
-  if (c == NULL) {
-    return NULL;
-  }
-  const char *s = c->string_data->data[row];
-  if (out_len != NULL) {
-    *out_len = strlen(s);
-  }
-  return s;
-}
-
-const uint8_t *ss_batch_bytes(const ss_batch *batch, size_t column, size_t row,
-                              size_t *out_len) {
-  static const uint8_t kEmpty[1] = {0};
-  if (out_len != NULL) {
-    *out_len = 0;
-  }
-  const Sealstream__V1__Column *c =
-      column_at(batch, column, row, SS_COLUMN_BYTES);
-  if (c == NULL) {
-    return NULL;
-  }
-  const ProtobufCBinaryData *value = &c->bytes_data->data[row];
-  if (out_len != NULL) {
-    *out_len = value->len;
-  }
-  // protobuf-c leaves an empty value's pointer NULL; NULL means an error
-  // here.
-  return value->len > 0 && value->data != NULL ? value->data : kEmpty;
-}
-
-int64_t ss_batch_timestamp(const ss_batch *batch, size_t column, size_t row) {
-  const Sealstream__V1__Column *c =
-      column_at(batch, column, row, SS_COLUMN_TIMESTAMP);
-  return c != NULL ? c->timestamp_data->data[row] : 0;
 }
