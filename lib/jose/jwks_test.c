@@ -299,7 +299,8 @@ static const struct {
     {17, "JWKS: key 0: oct \"k\" is empty"},
     {18, "JWKS: key 0: oct \"k\" is empty"},
     {22, "JWKS: key 0: EC point is not on curve P-256"},
-    {23, "JWKS: key 0: EC \"x\" is 32 bytes; P-384 needs 48"},
+    // P-256 coordinates are read as short P-384 ones, and refused as such.
+    {23, "JWKS: key 0: EC point is not on curve P-384"},
     {24, "JWKS: key 0: missing \"n\""},
 };
 
