@@ -553,6 +553,10 @@ ss_server *ss_server_start(const ss_server_options *options, ss_status *st) {
   rpc_options.tls_client_ca_file = options->tls_client_ca_file;
   rpc_options.max_receive_bytes = SS_SERVER_MAX_REQUEST_BYTES;
   rpc_options.max_send_bytes = SS_SERVER_MAX_RESPONSE_BYTES;
+  // gRPC would inflate a compressed request whole before checking its size,
+  // so a 1 MB request could cost gigabytes. Requests arrive as sent and
+  // ss_rpc_buffer_read inflates them, stopping at the request limit.
+  rpc_options.keep_compressed = 1;
   server->rpc = ss_rpc_server_new(&rpc_options, st);
   if (server->rpc == NULL ||
       !ss_rpc_server_add_method(server->rpc, SS_PROTOCOL_EXECUTE_QUERY_METHOD,
