@@ -20,6 +20,7 @@
 #include <openssl/rand.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -156,6 +157,72 @@ static int query_has_nul(ss_cbs cbs) {
   return 0;
 }
 
+// check_enums refuses an enum field of |msg|, or of a message inside it,
+// whose value the schema does not define. proto3 enums are open, so
+// protobuf-c keeps an unknown number as it is and code that compares with
+// the known values would take it for the default. |path| names |msg| in
+// messages ("QueryRequest"). Walks the descriptor, so an enum added to
+// query.proto is checked without a change here.
+static int check_enums(const ProtobufCMessage *msg, const char *path,
+                       int depth, ss_status *st) {
+  // QueryRequest nests two levels deep; a recursive schema would be cut
+  // here rather than walked without end.
+  if (depth > 8) {
+    return 1;
+  }
+  const ProtobufCMessageDescriptor *desc = msg->descriptor;
+  for (unsigned i = 0; i < desc->n_fields; i++) {
+    const ProtobufCFieldDescriptor *field = &desc->fields[i];
+    if (field->type != PROTOBUF_C_TYPE_ENUM &&
+        field->type != PROTOBUF_C_TYPE_MESSAGE) {
+      continue;
+    }
+    const char *base = (const char *)msg;
+    if ((field->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) != 0 &&
+        *(const uint32_t *)(base + field->quantifier_offset) != field->id) {
+      continue;  // another member of the oneof is set
+    }
+    size_t count = 1;
+    const char *values = base + field->offset;
+    if (field->label == PROTOBUF_C_LABEL_REPEATED) {
+      count = *(const size_t *)(base + field->quantifier_offset);
+      values = *(const char *const *)values;
+    } else if (field->label == PROTOBUF_C_LABEL_OPTIONAL &&
+               field->quantifier_offset != 0 &&
+               field->type == PROTOBUF_C_TYPE_ENUM &&
+               !*(const protobuf_c_boolean *)(base +
+                                              field->quantifier_offset)) {
+      continue;
+    }
+    for (size_t j = 0; j < count; j++) {
+      if (field->type == PROTOBUF_C_TYPE_ENUM) {
+        int value = ((const int *)values)[j];
+        if (protobuf_c_enum_descriptor_get_value(field->descriptor, value) ==
+            NULL) {
+          return ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
+                               "%s.%s is %d, which %s does not define", path,
+                               field->name, value,
+                               ((const ProtobufCEnumDescriptor *)
+                                    field->descriptor)
+                                   ->short_name);
+        }
+        continue;
+      }
+      const ProtobufCMessage *sub =
+          ((const ProtobufCMessage *const *)values)[j];
+      if (sub == NULL) {
+        continue;
+      }
+      char sub_path[128];
+      snprintf(sub_path, sizeof(sub_path), "%s.%s", path, field->name);
+      if (!check_enums(sub, sub_path, depth + 1, st)) {
+        return 0;
+      }
+    }
+  }
+  return 1;
+}
+
 static Sealstream__V1__QueryRequest *parse_request(grpc_byte_buffer *bb,
                                                    ss_status *st) {
   if (bb == NULL) {
@@ -182,6 +249,11 @@ static Sealstream__V1__QueryRequest *parse_request(grpc_byte_buffer *bb,
   if (req == NULL) {
     ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT,
                   "malformed QueryRequest message");
+    goto done;
+  }
+  if (!check_enums(&req->base, "QueryRequest", 0, st)) {
+    sealstream__v1__query_request__free_unpacked(req, NULL);
+    req = NULL;
   }
 done:
   ss_buf_cleanup(&wire);

@@ -219,6 +219,8 @@ typedef struct request_opts {
   const char *jwk;  // NULL: no EncryptionOptions
   uint32_t rows_per_batch;
   int compact;
+  int serialization;  // nonzero: sent as is instead of what |compact| says
+  int compression;    // sent as is
 } request_opts;
 
 static uint8_t *pack_request(const request_opts *o, size_t *out_len) {
@@ -238,6 +240,10 @@ static uint8_t *pack_request(const request_opts *o, size_t *out_len) {
     enc.serialization =
         o->compact ? SEALSTREAM__V1__SERIALIZATION__SERIALIZATION_COMPACT
                    : SEALSTREAM__V1__SERIALIZATION__SERIALIZATION_PARTS;
+    if (o->serialization != 0) {
+      enc.serialization = (Sealstream__V1__Serialization)o->serialization;
+    }
+    enc.compression = (Sealstream__V1__Compression)o->compression;
     req.encryption = &enc;
   }
   *out_len = sealstream__v1__query_request__get_packed_size(&req);
@@ -523,6 +529,45 @@ static void test_malformed_requests_are_invalid_argument(void **state) {
                     details, sizeof(details), 5000),
       GRPC_STATUS_INVALID_ARGUMENT);
   ss_buf_cleanup(&resp);
+}
+
+static void test_unknown_enum_values_are_invalid_argument_naming_the_field(
+    void **state) {
+  request_opts o = {.sql = "SELECT 1", .jwk = g_public_jwk,
+                    .serialization = 99};
+  expect_refusal(*state, &o, GRPC_STATUS_INVALID_ARGUMENT,
+                 "QueryRequest.encryption.serialization is 99");
+  o.serialization = 0;
+  o.compression = 99;
+  expect_refusal(*state, &o, GRPC_STATUS_INVALID_ARGUMENT,
+                 "QueryRequest.encryption.compression is 99");
+  o.compression = -1;
+  expect_refusal(*state, &o, GRPC_STATUS_INVALID_ARGUMENT,
+                 "QueryRequest.encryption.compression is -1");
+  // Every defined value is still taken.
+  o.compression = SEALSTREAM__V1__COMPRESSION__COMPRESSION_DEFLATE;
+  o.serialization = SEALSTREAM__V1__SERIALIZATION__SERIALIZATION_COMPACT;
+  result r;
+  run_query(((fixture *)*state)->channel, &o, 10000, &r);
+  assert_int_equal(r.code, GRPC_STATUS_OK);
+  assert_true(r.stream_ok);
+}
+
+static void test_a_kid_too_long_for_the_header_is_refused_naming_the_limit(
+    void **state) {
+  // The public JWK with a 10 KB "kid" added in front.
+  assert_null(strstr(g_public_jwk, "\"kid\""));
+  size_t kid_len = 10000;
+  size_t len = strlen(g_public_jwk) + kid_len + 16;
+  char *jwk = malloc(len);
+  assert_non_null(jwk);
+  memcpy(jwk, "{\"kid\":\"", 8);
+  memset(jwk + 8, 'k', kid_len);
+  snprintf(jwk + 8 + kid_len, len - 8 - kid_len, "\",%s", g_public_jwk + 1);
+  request_opts o = {.sql = "SELECT 1", .jwk = jwk};
+  expect_refusal(*state, &o, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                 "over the limit of 8192 (the key's kid is 10000 bytes)");
+  free(jwk);
 }
 
 static void test_unknown_method_is_unimplemented(void **state) {
@@ -929,6 +974,12 @@ int main(void) {
           test_write_statements_are_invalid_argument, setup, teardown),
       cmocka_unit_test_setup_teardown(
           test_malformed_requests_are_invalid_argument, setup, teardown),
+      cmocka_unit_test_setup_teardown(
+          test_unknown_enum_values_are_invalid_argument_naming_the_field, setup,
+          teardown),
+      cmocka_unit_test_setup_teardown(
+          test_a_kid_too_long_for_the_header_is_refused_naming_the_limit, setup,
+          teardown),
       cmocka_unit_test_setup_teardown(test_unknown_method_is_unimplemented,
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(

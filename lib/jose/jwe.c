@@ -392,10 +392,22 @@ ss_jwe_encryptor *ss_jwe_encryptor_new(const ss_jwk *key,
     // Serialized once: every message's header starts with these members.
     char *text = json_dumps(enc->stream_header,
                             JSON_COMPACT | JSON_PRESERVE_ORDER);
-    ok = (text != NULL &&
-          ss_buf_append(&enc->stream_text, text, strlen(text) - 1)) ||
-         ss_status_set(st, GRPC_STATUS_RESOURCE_EXHAUSTED,
-                       "JWE: out of memory building the header");
+    if (text == NULL) {
+      ok = ss_status_set(st, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                         "JWE: out of memory building the header");
+    } else if (strlen(text) > SS_JWE_MAX_HEADER) {
+      // Most of the header is fixed by the algorithms; only the key's kid
+      // and the caller's members can grow it past what a recipient reads.
+      ok = ss_status_set(st, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                         "JWE: protected header would be %zu bytes, over the "
+                         "limit of %d (the key's kid is %zu bytes)",
+                         strlen(text), SS_JWE_MAX_HEADER,
+                         strlen(ss_jwk_kid(key)));
+    } else {
+      ok = ss_buf_append(&enc->stream_text, text, strlen(text) - 1) ||
+           ss_status_set(st, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                         "JWE: out of memory building the header");
+    }
     free(text);
   }
   if (ok) {

@@ -541,6 +541,63 @@ static void test_key_marked_for_one_alg_is_refused_for_another(void **state) {
   ss_jwk_free(key);
 }
 
+// oct_key_with_kid parses a 128-bit oct key whose "kid" is |kid_len| 'k's.
+static ss_jwk *oct_key_with_kid(size_t kid_len) {
+  static const char kHead[] = "{\"kty\":\"oct\",\"k\":\"GawgguFyGrWKav7AX4VKUg\","
+                              "\"kid\":\"";
+  size_t len = sizeof(kHead) - 1 + kid_len + 2;
+  char *json = malloc(len + 1);
+  assert_non_null(json);
+  memcpy(json, kHead, sizeof(kHead) - 1);
+  memset(json + sizeof(kHead) - 1, 'k', kid_len);
+  memcpy(json + sizeof(kHead) - 1 + kid_len, "\"}", 3);
+  ss_status st;
+  ss_jwk *key = ss_jwk_parse(json, len, &st);
+  free(json);
+  if (key == NULL) {
+    fail_msg("kid of %zu bytes: %s", kid_len, st.msg);
+  }
+  return key;
+}
+
+static void test_encrypt_refuses_a_kid_too_long_for_the_header_naming_the_limit(
+    void **state) {
+  (void)state;
+  ss_jwe_encrypt_opts opts = {.alg = "A128KW", .enc = "A128GCM"};
+  // 10 KB alone is over the limit; 8180 bytes are over it with the rest of
+  // the header.
+  static const size_t kTooLong[] = {10000, 8180};
+  for (size_t i = 0; i < 2; i++) {
+    ss_jwk *key = oct_key_with_kid(kTooLong[i]);
+    ss_status st;
+    ss_status_init(&st);
+    assert_null(ss_jwe_encryptor_new(key, &opts, &st));
+    assert_int_equal(st.code, GRPC_STATUS_RESOURCE_EXHAUSTED);
+    char limit[64];
+    snprintf(limit, sizeof(limit), "over the limit of %d", SS_JWE_MAX_HEADER);
+    char kid[64];
+    snprintf(kid, sizeof(kid), "kid is %zu bytes", kTooLong[i]);
+    if (strstr(st.msg, limit) == NULL || strstr(st.msg, kid) == NULL) {
+      fail_msg("unexpected message: %s", st.msg);
+    }
+    ss_buf out = {0};
+    assert_false(ss_jwe_encrypt_compact(&out, key, &opts,
+                                        (const uint8_t *)"x", 1, &st));
+    assert_int_equal(st.code, GRPC_STATUS_RESOURCE_EXHAUSTED);
+    assert_int_equal(out.len, 0);
+    ss_buf_cleanup(&out);
+    ss_jwk_free(key);
+  }
+  // A long kid that fits still works.
+  ss_jwk *key = oct_key_with_kid(7000);
+  ss_buf out = {0};
+  ss_status st;
+  assert_true(ss_jwe_encrypt_compact(&out, key, &opts, (const uint8_t *)"x", 1,
+                                     &st));
+  ss_buf_cleanup(&out);
+  ss_jwk_free(key);
+}
+
 static void test_decrypt_with_public_key_is_refused(void **state) {
   (void)state;
   ss_status st;
@@ -1114,6 +1171,8 @@ int main(void) {
       cmocka_unit_test(test_dir_encryption_draws_a_random_iv_per_message),
       cmocka_unit_test(test_header_read_back_cannot_smuggle_reserved_members),
       cmocka_unit_test(test_jwks_without_kid_needs_exactly_one_fitting_key),
+      cmocka_unit_test(
+          test_encrypt_refuses_a_kid_too_long_for_the_header_naming_the_limit),
       cmocka_unit_test(test_errors_show_untrusted_names_printable),
       cmocka_unit_test(test_cek_cache_misses_when_wrap_iv_or_tag_changes),
   };
