@@ -10,6 +10,7 @@
 
 #include <sqlite3.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -71,6 +72,12 @@ typedef struct column {
   } data_msg;
 } column;
 
+// name_set is a sorted (sqlite3_stricmp) set of names, for the authorizer.
+typedef struct name_set {
+  char **names;  // owned, |num| of them, each owned
+  size_t num;
+} name_set;
+
 struct ss_query_source {
   sqlite3 *db;
   sqlite3_stmt *stmt;
@@ -78,7 +85,9 @@ struct ss_query_source {
   int64_t start_us;         // CLOCK_MONOTONIC microseconds at open
   atomic_int interrupted;   // set by ss_query_source_interrupt, any thread
   int deadline_hit;         // a handler stopped SQLite at the deadline
-  const char *refused;      // what the authorizer refused first (static)
+  char refused[96];         // what the authorizer refused first; "" if none
+  name_set tables;          // the schema's tables and views
+  name_set modules;         // the connection's virtual table modules
   uint32_t max_rows;        // rows per batch
   uint64_t max_bytes;       // estimated serialized bytes per batch
   uint64_t max_total_rows;  // 0: no limit
@@ -142,12 +151,76 @@ static int on_busy(void *arg, int count) {
   return 1;
 }
 
-// Functions refused even though they are SQL functions: load_extension
-// (also disabled by SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION), the two-argument
-// fts3_tokenizer that takes a pointer (Debian builds it enabled), and the
-// file access functions of the sqlite3 shell, in case a build registers them.
-static const char *const kRefusedFunctions[] = {
-    "load_extension", "fts3_tokenizer", "readfile", "writefile", "edit",
+// SQL functions a query may call: an allowlist, reviewed for SQLite 3.40
+// (Debian 12) and later. A function is on it only if it computes a value from
+// its arguments, the rows or the clock, and touches nothing else: no file, no
+// connection state, no build or server detail, no code loading. Cost is
+// bounded elsewhere (SQLITE_LIMIT_LENGTH on every value, the progress
+// handler and the query deadline). Anything not listed is refused by name,
+// including functions a later SQLite adds, until someone reviews them.
+//
+// Listed:
+// - core scalar functions (lang_corefunc.html), without the ones below;
+// - aggregates and window functions (lang_aggfunc.html, windowfunctions.html);
+// - date and time functions (lang_datefunc.html);
+// - JSON functions (json1.html) where compiled in, including -> and ->>;
+// - math functions (lang_mathfunc.html) where SQLITE_ENABLE_MATH_FUNCTIONS;
+// - the query-planner hints likely, unlikely and likelihood;
+// - the full-text search auxiliaries (match, snippet, highlight, bm25,
+//   offsets, matchinfo), which only read the FTS table being queried.
+//
+// Left out on purpose:
+// - load_extension: loads and runs a shared library;
+// - fts3_tokenizer: with two arguments it takes a raw C pointer;
+// - sqlite_compileoption_get, sqlite_compileoption_used, sqlite_source_id,
+//   sqlite_version, fts5_source_id: build details, of use only to an
+//   attacker picking an exploit;
+// - sqlite_log: writes to the server's error log;
+// - changes, total_changes, last_insert_rowid: connection state, meaningless
+//   on a read-only connection;
+// - rtreecheck, rtreenode, rtreedepth: R-tree debugging internals;
+// - readfile, writefile, edit and the like: shell extensions a build might
+//   register, touching files or running an editor.
+static const char *const kAllowedFunctions[] = {
+    // Core scalar functions.
+    "abs", "char", "coalesce", "concat", "concat_ws", "format", "glob", "hex",
+    "ifnull", "iif", "instr", "length", "like", "lower", "ltrim", "max",
+    "min", "nullif", "octet_length", "printf", "quote", "random",
+    "randomblob", "replace", "round", "rtrim", "sign", "soundex", "substr",
+    "substring", "trim", "typeof", "unhex", "unicode", "upper", "zeroblob",
+    "likely", "unlikely", "likelihood",
+    // Aggregates and window functions.
+    "avg", "count", "group_concat", "string_agg", "sum", "total",
+    "row_number", "rank", "dense_rank", "percent_rank", "cume_dist", "ntile",
+    "lag", "lead", "first_value", "last_value", "nth_value",
+    // Date and time.
+    "date", "time", "datetime", "julianday", "unixepoch", "strftime",
+    "timediff", "current_date", "current_time", "current_timestamp",
+    // JSON.
+    "json", "json_array", "json_array_length", "json_error_position",
+    "json_extract", "json_insert", "json_object", "json_patch", "json_pretty",
+    "json_quote", "json_remove", "json_replace", "json_set", "json_type",
+    "json_valid", "json_group_array", "json_group_object", "->", "->>",
+    // Math.
+    "acos", "acosh", "asin", "asinh", "atan", "atan2", "atanh", "ceil",
+    "ceiling", "cos", "cosh", "degrees", "exp", "floor", "ln", "log", "log10",
+    "log2", "mod", "pi", "pow", "power", "radians", "sin", "sinh", "sqrt",
+    "tan", "tanh", "trunc",
+    // Full-text search auxiliaries.
+    "match", "snippet", "highlight", "bm25", "offsets", "matchinfo",
+};
+
+// Virtual tables a query may read besides the database's own tables and
+// views: SQLite's schema table and the JSON table-valued functions, which
+// compute rows from their arguments only. Pragma table-valued functions
+// (pragma_table_info, ...) are judged by the PRAGMA action SQLite asks about
+// for them, so the pragma lists below decide. Any other eponymous virtual
+// table is refused by name: dbstat (page-level layout of the whole file, and
+// a scan of all of it), sqlite_stmt (the connection's statements),
+// sqlite_dbpage (raw pages), and whatever a later SQLite adds.
+static const char *const kAllowedVirtualTables[] = {
+    "sqlite_master", "sqlite_schema",  "sqlite_temp_master",
+    "sqlite_temp_schema", "json_each", "json_tree",
 };
 
 // Pragmas that only read and that a client may reasonably use to look at the
@@ -177,10 +250,72 @@ static int in_list(const char *name, const char *const *list, size_t n) {
 
 // refuse records the first refused action in |qs| and denies it.
 static int refuse(ss_query_source *qs, const char *what) {
-  if (qs->refused == NULL) {
-    qs->refused = what;
+  if (qs->refused[0] == '\0') {
+    snprintf(qs->refused, sizeof(qs->refused), "%s", what);
   }
   return SQLITE_DENY;
+}
+
+// refuse_named is refuse for "|kind| |name|". |name| is SQLite's own name
+// of a function or table that exists (unknown names fail earlier, in the
+// parser), but it is shown only as letters, digits and a few symbols, cut
+// short, in case a build registers something odd.
+static int refuse_named(ss_query_source *qs, const char *kind,
+                        const char *name) {
+  char shown[48];
+  size_t n = 0;
+  for (; name != NULL && name[n] != '\0' && n < sizeof(shown) - 1; n++) {
+    char c = name[n];
+    int plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '>';
+    shown[n] = plain ? c : '?';
+  }
+  shown[n] = '\0';
+  char what[sizeof(qs->refused)];
+  snprintf(what, sizeof(what), "%s %s", kind, shown);
+  return refuse(qs, what);
+}
+
+static int compare_names(const void *a, const void *b) {
+  return sqlite3_stricmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int name_set_contains(const name_set *set, const char *name) {
+  return name != NULL && set->num > 0 &&
+         bsearch(&name, set->names, set->num, sizeof(set->names[0]),
+                 compare_names) != NULL;
+}
+
+static void name_set_cleanup(name_set *set) {
+  for (size_t i = 0; i < set->num; i++) {
+    free(set->names[i]);
+  }
+  free(set->names);
+  set->names = NULL;
+  set->num = 0;
+}
+
+// may_read returns 1 if a query may read |column_name| of the table or
+// virtual table |table|. SQLite also asks with the column "" for each FROM item no
+// column is read from, naming the item as written: then |table| may be a
+// common table expression, which the authorizer cannot tell from a table,
+// so only the names of virtual table modules are refused.
+static int may_read(const ss_query_source *qs, const char *table,
+                    const char *column_name) {
+  if (table == NULL) {
+    return 0;  // SQLite always names the table; handled all the same
+  }
+  if (name_set_contains(&qs->tables, table) ||
+      in_list(table, kAllowedVirtualTables,
+              sizeof(kAllowedVirtualTables) / sizeof(kAllowedVirtualTables[0]))) {
+    return 1;
+  }
+  // Pragma table-valued functions come with their own PRAGMA action.
+  if (sqlite3_strnicmp(table, "pragma_", 7) == 0) {
+    return 1;
+  }
+  return column_name != NULL && column_name[0] == '\0' &&
+         !name_set_contains(&qs->modules, table);
 }
 
 // on_authorize allows reading and nothing else. |arg1| and |arg2| come from
@@ -193,17 +328,19 @@ static int on_authorize(void *arg, int action, const char *arg1,
   ss_query_source *qs = arg;
   switch (action) {
     case SQLITE_SELECT:
-    case SQLITE_READ:
     case SQLITE_RECURSIVE:
       return SQLITE_OK;
-    case SQLITE_FUNCTION:
-      for (size_t i = 0;
-           i < sizeof(kRefusedFunctions) / sizeof(kRefusedFunctions[0]); i++) {
-        if (arg2 != NULL && sqlite3_stricmp(arg2, kRefusedFunctions[i]) == 0) {
-          return refuse(qs, kRefusedFunctions[i]);
-        }
+    case SQLITE_READ:
+      if (may_read(qs, arg1, arg2)) {
+        return SQLITE_OK;
       }
-      return SQLITE_OK;
+      return refuse_named(qs, "the virtual table", arg1);
+    case SQLITE_FUNCTION:
+      if (in_list(arg2, kAllowedFunctions,
+                  sizeof(kAllowedFunctions) / sizeof(kAllowedFunctions[0]))) {
+        return SQLITE_OK;
+      }
+      return refuse_named(qs, "the SQL function", arg2);
     case SQLITE_PRAGMA:
       if (in_list(arg1, kSchemaPragmas,
                   sizeof(kSchemaPragmas) / sizeof(kSchemaPragmas[0])) ||
@@ -280,7 +417,7 @@ static int set_sqlite_error(ss_query_source *qs, int rc, ss_status *st) {
     return ss_status_set(st, GRPC_STATUS_DEADLINE_EXCEEDED,
                          "query deadline exceeded");
   }
-  if (qs->refused != NULL) {
+  if (qs->refused[0] != '\0') {
     return set_read_only_error(st, qs->refused);
   }
   const char *msg = sqlite3_errmsg(qs->db);
@@ -377,6 +514,94 @@ static int check_limits(ss_query_source *qs, const ss_query_limits *limits,
   return 1;
 }
 
+// Virtual table modules of SQLite itself, for a build without
+// pragma_module_list.
+static const char *const kKnownModules[] = {
+    "dbstat", "sqlite_dbpage", "sqlite_stmt", "json_each", "json_tree",
+    "fts3", "fts3tokenize", "fts4", "fts4aux", "fts5", "fts5vocab",
+    "rtree", "rtree_i32", "geopoly", "generate_series", "carray",
+    "completion", "csv", "series", "zipfile", "fsdir",
+};
+
+// load_names runs |sql|, which yields one text column, and puts the values
+// into |set|, sorted. Returns 1, or 0 with |st| set; |set| then holds what
+// was read and is freed with the source.
+static int load_names(ss_query_source *qs, const char *sql, name_set *set,
+                      ss_status *st) {
+  sqlite3_stmt *stmt = NULL;
+  int rc = sqlite3_prepare_v2(qs->db, sql, -1, &stmt, NULL);
+  size_t cap = 0;
+  while (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    rc = SQLITE_OK;
+    const char *name = (const char *)sqlite3_column_text(stmt, 0);
+    if (name == NULL) {
+      continue;  // a damaged schema row names nothing to allow
+    }
+    if (set->num == cap) {
+      size_t new_cap = cap == 0 ? 16 : 2 * cap;
+      char **grown = realloc(set->names, new_cap * sizeof(*grown));
+      if (grown == NULL) {
+        rc = SQLITE_NOMEM;
+        break;
+      }
+      set->names = grown;
+      cap = new_cap;
+    }
+    if ((set->names[set->num] = strdup(name)) == NULL) {
+      rc = SQLITE_NOMEM;
+      break;
+    }
+    set->num++;
+  }
+  sqlite3_finalize(stmt);
+  if (rc == SQLITE_NOMEM) {
+    return ss_status_set(st, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+  }
+  if (rc != SQLITE_DONE) {
+    return set_sqlite_error(qs, rc, st);
+  }
+  if (set->num > 0) {
+    qsort(set->names, set->num, sizeof(set->names[0]), compare_names);
+  }
+  return 1;
+}
+
+// load_tables fills |qs->tables| and |qs->modules| for the authorizer: reads
+// of the schema's tables and views are allowed, and the modules tell a
+// virtual table from a common table expression where SQLite names a FROM
+// item without a column (see may_read).
+static int load_tables(ss_query_source *qs, ss_status *st) {
+  if (!load_names(qs,
+                  "SELECT name FROM sqlite_master WHERE type IN "
+                  "('table', 'view')",
+                  &qs->tables, st)) {
+    return 0;
+  }
+  ss_status ignored;
+  if (load_names(qs, "SELECT name FROM pragma_module_list", &qs->modules,
+                 &ignored)) {
+    return 1;
+  }
+  // Built without the introspection pragmas: SQLite's own modules stand in.
+  name_set_cleanup(&qs->modules);
+  for (size_t i = 0; i < sizeof(kKnownModules) / sizeof(kKnownModules[0]);
+       i++) {
+    name_set *set = &qs->modules;
+    char **grown = realloc(set->names, (set->num + 1) * sizeof(*grown));
+    if (grown == NULL) {
+      return ss_status_set(st, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+    }
+    set->names = grown;
+    if ((set->names[set->num] = strdup(kKnownModules[i])) == NULL) {
+      return ss_status_set(st, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+    }
+    set->num++;
+  }
+  qsort(qs->modules.names, qs->modules.num, sizeof(qs->modules.names[0]),
+        compare_names);
+  return 1;
+}
+
 // open_db opens |db_path| read-only and locks the connection down before any
 // untrusted SQL reaches it.
 static int open_db(ss_query_source *qs, const char *db_path, ss_status *st) {
@@ -425,7 +650,10 @@ static int open_db(ss_query_source *qs, const char *db_path, ss_status *st) {
   if (rc != SQLITE_OK) {
     return set_sqlite_error(qs, rc, st);
   }
-  // Installed after our own PRAGMA, which the authorizer would refuse.
+  if (!load_tables(qs, st)) {
+    return 0;
+  }
+  // Installed after our own statements, which the authorizer would refuse.
   sqlite3_set_authorizer(qs->db, on_authorize, qs);
   sqlite3_progress_handler(qs->db, PROGRESS_OPS, on_progress, qs);
   sqlite3_busy_handler(qs->db, on_busy, qs);
@@ -522,6 +750,8 @@ void ss_query_source_free(ss_query_source *source) {
   }
   free(source->cols);
   free(source->col_msgs);
+  name_set_cleanup(&source->tables);
+  name_set_cleanup(&source->modules);
   ss_buf_cleanup(&source->arena);
   free(source);
 }

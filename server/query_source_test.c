@@ -858,8 +858,124 @@ static void test_table_valued_functions_are_allowed(void **state) {
   must_run("SELECT key, value FROM json_each('[1, 2, 3]')", NULL, &r);
   assert_int_equal(stats_of(&r)->rows, 3);
   result_cleanup(&r);
-  must_run("SELECT name FROM dbstat WHERE name = 'nums'", NULL, &r);
-  assert_true(stats_of(&r)->rows > 0);
+  must_run("SELECT fullkey FROM json_tree('{\"a\": [1, 2]}')", NULL, &r);
+  assert_int_equal(stats_of(&r)->rows, 4);
+  result_cleanup(&r);
+}
+
+static void test_functions_on_the_allowlist_work(void **state) {
+  (void)state;
+  // A representative call from each group of the allowlist.
+  static const char *const kQueries[] = {
+      "SELECT abs(-1), char(65), coalesce(NULL, 1), hex('a'), ifnull(NULL, 2),"
+      " iif(1, 'y', 'n'), instr('abc', 'b'), length('abc'), lower('A'),"
+      " ltrim(' a'), max(1, 2), min(1, 2), nullif(1, 2), printf('%d', 3),"
+      " quote('x'), random() IS NOT NULL, length(randomblob(4)),"
+      " replace('aa', 'a', 'b'), round(1.5), rtrim('a '), soundex('abc'),"
+      " substr('abc', 2), trim(' a '), typeof(1), unicode('A'), upper('a'),"
+      " length(zeroblob(3)), likely(1), unlikely(0), likelihood(1, 0.5),"
+      " 'ab' LIKE 'a%', 'ab' GLOB 'a*'",
+      "SELECT count(*), sum(n), avg(n), total(n), min(n), max(n),"
+      " length(group_concat(label)) FROM nums",
+      "SELECT n, row_number() OVER w, rank() OVER w, dense_rank() OVER w,"
+      " percent_rank() OVER w, cume_dist() OVER w, ntile(2) OVER w,"
+      " lag(n) OVER w, lead(n) OVER w, first_value(n) OVER w,"
+      " last_value(n) OVER w, nth_value(n, 2) OVER w FROM nums"
+      " WHERE n <= 3 WINDOW w AS (ORDER BY n)",
+      "SELECT date('2024-05-01'), time('12:00'), datetime(0, 'unixepoch'),"
+      " julianday('2024-05-01'), unixepoch('2024-05-01'),"
+      " strftime('%Y', '2024-05-01'), current_date IS NOT NULL,"
+      " current_time IS NOT NULL, current_timestamp IS NOT NULL",
+      "SELECT json('{}'), json_array(1, 2), json_array_length('[1]'),"
+      " json_extract('{\"a\": 1}', '$.a'), json_insert('{}', '$.b', 2),"
+      " json_object('a', 1), json_patch('{}', '{}'), json_quote('x'),"
+      " json_remove('[1]', '$[0]'), json_replace('{}', '$.a', 1),"
+      " json_set('{}', '$.a', 1), json_type('1'), json_valid('{}'),"
+      " '{\"a\": 1}' -> '$.a', '{\"a\": 1}' ->> '$.a',"
+      " (SELECT json_group_array(n) FROM nums WHERE n < 3),"
+      " (SELECT json_group_object(label, n) FROM nums WHERE n < 3)",
+      "SELECT acos(1), asin(0), atan(0), atan2(0, 1), ceil(1.5), cos(0),"
+      " degrees(pi()), exp(0), floor(1.5), ln(1), log(100), log10(10),"
+      " log2(8), mod(7, 3), pow(2, 3), power(2, 3), radians(180), sin(0),"
+      " sqrt(4), tan(0), trunc(1.5), cosh(0), sinh(0), tanh(0), acosh(1),"
+      " asinh(0), atanh(0), ceiling(1.5)",
+  };
+  for (size_t i = 0; i < sizeof(kQueries) / sizeof(kQueries[0]); i++) {
+    result r;
+    must_run(kQueries[i], NULL, &r);
+    assert_true(stats_of(&r)->rows >= 1);
+    result_cleanup(&r);
+  }
+}
+
+static void test_functions_off_the_allowlist_are_refused_by_name(
+    void **state) {
+  (void)state;
+  static const struct {
+    const char *sql;
+    const char *name;
+  } kCases[] = {
+      {"SELECT sqlite_compileoption_get(0)", "sqlite_compileoption_get"},
+      {"SELECT sqlite_compileoption_used('THREADSAFE')",
+       "sqlite_compileoption_used"},
+      {"SELECT SQLITE_SOURCE_ID()", "sqlite_source_id"},
+      {"SELECT sqlite_version()", "sqlite_version"},
+      {"SELECT sqlite_log(1, 'x')", "sqlite_log"},
+      {"SELECT changes()", "changes"},
+      {"SELECT total_changes()", "total_changes"},
+      {"SELECT last_insert_rowid()", "last_insert_rowid"},
+      {"SELECT load_extension('x')", "load_extension"},
+      {"SELECT fts3_tokenizer('simple')", "fts3_tokenizer"},
+      // Hidden in a filter, a subquery and a window.
+      {"SELECT n FROM nums WHERE n = 1 AND sqlite_version() <> ''",
+       "sqlite_version"},
+      {"SELECT (SELECT sqlite_source_id()) FROM nums LIMIT 1",
+       "sqlite_source_id"},
+  };
+  for (size_t i = 0; i < sizeof(kCases) / sizeof(kCases[0]); i++) {
+    char want[128];
+    snprintf(want, sizeof(want), "the SQL function %s is refused",
+             kCases[i].name);
+    expect_failure(kCases[i].sql, GRPC_STATUS_INVALID_ARGUMENT, want);
+  }
+}
+
+static void test_virtual_tables_off_the_allowlist_are_refused(void **state) {
+  (void)state;
+  expect_failure("SELECT name FROM dbstat WHERE name = 'nums'",
+                 GRPC_STATUS_INVALID_ARGUMENT,
+                 "the virtual table dbstat is refused");
+  expect_failure("SELECT count(*) FROM dbstat", GRPC_STATUS_INVALID_ARGUMENT,
+                 "the virtual table dbstat is refused");
+  expect_failure("SELECT * FROM sqlite_stmt", GRPC_STATUS_INVALID_ARGUMENT,
+                 "the virtual table sqlite_stmt is refused");
+  // Pragmas that tell about the build, the server's files or the connection.
+  static const char *const kPragmaTables[] = {
+      "SELECT * FROM pragma_compile_options",
+      "SELECT * FROM pragma_function_list",
+      "SELECT * FROM pragma_module_list",
+      "SELECT * FROM pragma_database_list",
+  };
+  for (size_t i = 0; i < sizeof(kPragmaTables) / sizeof(kPragmaTables[0]);
+       i++) {
+    expect_read_only_refusal(kPragmaTables[i]);
+  }
+  // A common table expression no column is read from is not taken for a
+  // virtual table; one named like a virtual table module is refused.
+  result r;
+  must_run("WITH c(x) AS (SELECT 1 UNION ALL SELECT 2) SELECT count(*) FROM c",
+           NULL, &r);
+  assert_int_equal(stats_of(&r)->rows, 1);
+  result_cleanup(&r);
+  must_run("SELECT count(*) FROM json_each('[1, 2]')", NULL, &r);
+  result_cleanup(&r);
+  expect_failure("WITH dbstat(x) AS (SELECT 1) SELECT count(*) FROM dbstat",
+                 GRPC_STATUS_INVALID_ARGUMENT,
+                 "the virtual table dbstat is refused");
+  // The database's own tables, views and schema stay readable.
+  must_run("SELECT count(*) FROM sqlite_master", NULL, &r);
+  result_cleanup(&r);
+  must_run("SELECT count(*) FROM nums", NULL, &r);
   result_cleanup(&r);
 }
 
@@ -1236,6 +1352,9 @@ int main(void) {
       cmocka_unit_test(test_schema_pragmas_are_allowed),
       cmocka_unit_test(test_table_valued_functions_are_allowed),
       cmocka_unit_test(test_load_extension_is_refused),
+      cmocka_unit_test(test_functions_on_the_allowlist_work),
+      cmocka_unit_test(test_functions_off_the_allowlist_are_refused_by_name),
+      cmocka_unit_test(test_virtual_tables_off_the_allowlist_are_refused),
       cmocka_unit_test(test_multiple_statements_are_refused),
       cmocka_unit_test(test_empty_sql_is_refused),
       cmocka_unit_test(test_bad_sql_is_invalid_argument_with_sqlite_message),
