@@ -7,12 +7,15 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
+#include "lib/base/bytes.h"
 #include "lib/base/status.h"
+#include "lib/jose/b64url.h"
 
 void ss_test_free_secret_text(char *text) {
   if (text != NULL) {
@@ -58,4 +61,36 @@ void ss_test_jwk_expect_refused(const char *json, const char *message) {
   }
   assert_int_equal(st.code, GRPC_STATUS_INVALID_ARGUMENT);
   assert_string_equal(st.msg, message);
+}
+
+ss_jwk *ss_test_jwk_from_object(const json_t *obj, ss_status *st) {
+  char *text = json_dumps(obj, JSON_COMPACT);
+  if (text == NULL) {
+    ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT, "JWK is not an object");
+    return NULL;
+  }
+  ss_jwk *key = ss_jwk_parse(text, strlen(text), st);
+  free(text);
+  return key;
+}
+
+void ss_test_compact_alg(const char *compact, char *alg, size_t alg_size) {
+  alg[0] = '\0';
+  const char *dot = strchr(compact, '.');
+  if (dot == NULL) {
+    return;
+  }
+  ss_buf header;
+  ss_buf_init(&header, 0);
+  json_t *object = NULL;
+  if (ss_b64url_decode_to(&header, compact, (size_t)(dot - compact), NULL) &&
+      header.len > 0) {
+    object = json_loadb((const char *)header.data, header.len, 0, NULL);
+  }
+  const char *value = json_string_value(json_object_get(object, "alg"));
+  if (value != NULL) {
+    snprintf(alg, alg_size, "%s", value);
+  }
+  json_decref(object);
+  ss_buf_cleanup(&header);
 }

@@ -1,8 +1,13 @@
-// Test support for the JWK tests of lib/jose: parsing and mutating JWK text
-// under cmocka assertions. Test-only.
+// Test support for the JWK, JWS and JWE tests of lib/jose: parsing and
+// mutating JWK text under cmocka assertions, reading a compact header.
+// Test-only.
 #ifndef SEALSTREAM_LIB_JOSE_JWK_TESTUTIL_H
 #define SEALSTREAM_LIB_JOSE_JWK_TESTUTIL_H
 
+#include <jansson.h>
+#include <stddef.h>
+
+#include "lib/base/status.h"
 #include "lib/jose/jwk.h"
 
 #ifdef __cplusplus
@@ -20,6 +25,15 @@ char *ss_test_jwk_mutated(const char *json, const char *name,
 
 // ss_test_jwk_parse_ok parses |json|, failing the test if it is refused.
 ss_jwk *ss_test_jwk_parse_ok(const char *json);
+
+// ss_test_jwk_from_object parses the JWK held as a jansson object |obj| from
+// its JSON text, as a caller holding a JWK document would. Returns a new key
+// or NULL with |st| set.
+ss_jwk *ss_test_jwk_from_object(const json_t *obj, ss_status *st);
+
+// ss_test_compact_alg copies the "alg" of the compact JWS or JWE |compact| to
+// |alg|, or leaves it empty when the protected header cannot be read.
+void ss_test_compact_alg(const char *compact, char *alg, size_t alg_size);
 
 // ss_test_jwk_expect_refused fails the test unless parsing |json| is refused
 // with INVALID_ARGUMENT and exactly |message|.
