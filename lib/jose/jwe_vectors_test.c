@@ -24,8 +24,8 @@
 
 #include "lib/base/bytes.h"
 #include "lib/base/status.h"
-#include "lib/jose/b64url.h"
 #include "lib/jose/jwk.h"
+#include "lib/jose/jwk_testutil.h"
 #include "lib/jose/jwks.h"
 #include "lib/testing/vectors.h"
 
@@ -137,42 +137,6 @@ static int is_input_refusal(int outcome, const ss_status *st) {
          (st->code == GRPC_STATUS_INVALID_ARGUMENT ||
           st->code == GRPC_STATUS_FAILED_PRECONDITION ||
           st->code == GRPC_STATUS_DATA_LOSS);
-}
-
-// parse_jwk_object parses |jwk| from its JSON text, as a caller holding a
-// JWK document would.
-static ss_jwk *parse_jwk_object(const json_t *jwk, ss_status *st) {
-  char *text = json_dumps(jwk, JSON_COMPACT);
-  if (text == NULL) {
-    ss_status_set(st, GRPC_STATUS_INVALID_ARGUMENT, "JWK is not an object");
-    return NULL;
-  }
-  ss_jwk *key = ss_jwk_parse(text, strlen(text), st);
-  free(text);
-  return key;
-}
-
-// header_alg copies the "alg" of compact JWE |jwe| to |alg|, or leaves it
-// empty when the protected header cannot be read.
-static void header_alg(const char *jwe, char *alg, size_t alg_size) {
-  alg[0] = '\0';
-  const char *dot = strchr(jwe, '.');
-  if (dot == NULL) {
-    return;
-  }
-  ss_buf header;
-  ss_buf_init(&header, 0);
-  json_t *object = NULL;
-  if (ss_b64url_decode_to(&header, jwe, (size_t)(dot - jwe), NULL) &&
-      header.len > 0) {
-    object = json_loadb((const char *)header.data, header.len, 0, NULL);
-  }
-  const char *value = json_string_value(json_object_get(object, "alg"));
-  if (value != NULL) {
-    snprintf(alg, alg_size, "%s", value);
-  }
-  json_decref(object);
-  ss_buf_cleanup(&header);
 }
 
 // ---------------------------------------------------------------------------
@@ -392,7 +356,7 @@ static int cookbook_keys(const json_t *input, ss_jwk **out_key,
   *out_keys = NULL;
   const json_t *key = json_object_get(input, "key");
   if (json_is_object(key)) {
-    *out_key = parse_jwk_object(key, st);
+    *out_key = ss_test_jwk_from_object(key, st);
     return *out_key != NULL;
   }
   if (json_is_array(key)) {
@@ -596,7 +560,7 @@ static void check_wycheproof_case(wycheproof_group *group, const json_t *tc,
     goto done;
   }
   char alg[32];
-  header_alg(jwe, alg, sizeof(alg));
+  ss_test_compact_alg(jwe, alg, sizeof(alg));
   int rsa1_5 = strcmp(alg, "RSA1_5") == 0;
   int dir = strcmp(alg, "dir") == 0;
   const ss_jwk *key = group->key;
@@ -717,7 +681,7 @@ static void run_wycheproof_group(const json_t *group_json,
   memset(&group, 0, sizeof(group));
   ss_status_init(&group.key_status);
   const json_t *jwk = json_object_get(group_json, "private");
-  group.key = parse_jwk_object(jwk, &group.key_status);
+  group.key = ss_test_jwk_from_object(jwk, &group.key_status);
   const char *key_alg = json_string_value(json_object_get(jwk, "alg"));
   if (group.key == NULL && key_alg != NULL && strcmp(key_alg, "RSA1_5") == 0) {
     // A key meant for RSA1_5 only may itself be refused. The policy on
@@ -727,7 +691,7 @@ static void run_wycheproof_group(const json_t *group_json,
     json_object_del(copy, "alg");
     ss_status st;
     ss_status_init(&st);
-    group.key_without_alg = parse_jwk_object(copy, &st);
+    group.key_without_alg = ss_test_jwk_from_object(copy, &st);
     json_decref(copy);
     printf(
         "wycheproof: RSA1_5 key refused by ss_jwk_parse (%s); RSA1_5 "
